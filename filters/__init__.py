@@ -1,0 +1,17 @@
+"""The registry of policy rules: rule id -> the module that checks it. Explicit, nothing else.
+
+A new rule is one module here, one line below, one reply in gateway/replies.py, one field in
+gateway/config.Profile, one test module and one folder of messages under tests/messages/.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from filters import attach_dangerous, rcpt_max, size_max
+
+REGISTRY: dict[str, ModuleType] = {
+    size_max.RULE: size_max,
+    rcpt_max.RULE: rcpt_max,
+    attach_dangerous.RULE: attach_dangerous,
+}

@@ -1,0 +1,31 @@
+"""rcpt.max: refuse recipients past the per-message limit (001 VI: 500 destinatarios).
+
+Trusts the envelope's recipient list, which at RCPT time holds the recipients accepted so far
+plus the one being asked about; hands its verdict to the pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.model import Action, Context, Message, Stage, Verdict
+
+RULE = "rcpt.max"
+NORM = "001 VI"
+STAGES = (Stage.RCPT,)
+
+
+@dataclass(frozen=True)
+class Settings:
+    enabled: bool = True
+    # RFC 5321 §4.5.3.1.10: "too many recipients" is a 452 and the client sends the rest in
+    # another transaction; rate.recipients bounds what that can add up to (THREATS.md S8).
+    action: Action = Action.TEMPFAIL
+    max_recipients: int = 500  # 001 VI: "Límite de destinatarios 500"
+
+
+async def check(msg: Message, ctx: Context[Settings]) -> Verdict | None:
+    count = len(msg.envelope.rcpt_tos)
+    if count > ctx.settings.max_recipients:
+        return Verdict(ctx.settings.action, RULE, f"recipient {count} > {ctx.settings.max_recipients}")
+    return None

@@ -1,0 +1,224 @@
+"""Read the configuration once: one TOML file (or the embedded default) into frozen dataclasses.
+
+Trusts nothing in the file: every key is checked against the dataclass it fills, and an error
+names the key, the value and what is allowed. The only module that reads files or the
+environment for settings. Hands a Config to the wiring in gateway.server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import ipaddress
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filters import attach_dangerous, rcpt_max, size_max
+from gateway.model import Action
+
+
+class ConfigError(Exception):
+    """A bad configuration: names the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        super().__init__(f"{key} = {value!r}: {allowed}")
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Per-domain policy: one field per rule, holding that filter's Settings."""
+
+    order: tuple[str, ...] = ("size.max", "rcpt.max", "attach.dangerous")
+    check_timeout: float = 10.0  # seconds a single check may take (style rule 12)
+    size_max: size_max.Settings = size_max.Settings()
+    rcpt_max: rcpt_max.Settings = rcpt_max.Settings()
+    attach_dangerous: attach_dangerous.Settings = attach_dangerous.Settings()
+
+    def settings(self, rule: str) -> object:
+        return getattr(self, rule.replace(".", "_"))
+
+
+@dataclass(frozen=True)
+class SMTPSettings:
+    listen: str = "127.0.0.1:10024"
+    trusted_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    hostname: str = "compuerta.localhost"
+    timeout: float = 300.0  # RFC 5321 §4.5.3.2.7: 5 minutes for DATA termination
+    max_sessions: int = 200
+    shutdown_grace: float = 30.0
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    address: str = "127.0.0.1:10025"
+    pool_size: int = 16
+    timeout: float = 60.0
+    helo: str = "compuerta.localhost"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    listen: str = "127.0.0.1:8024"
+    base_url: str = "http://127.0.0.1:8024"
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = "sqlite:///compuerta.db"
+    decision_batch: int = 64  # rows per group commit of the decision log
+
+
+@dataclass(frozen=True)
+class OrganizationSettings:
+    name: str = ""
+    home_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    smtp: SMTPSettings = SMTPSettings()
+    upstream: UpstreamSettings = UpstreamSettings()
+    web: WebSettings = WebSettings()
+    store: StoreSettings = StoreSettings()
+    organization: OrganizationSettings = OrganizationSettings()
+    profile: Profile = Profile()
+    profiles: Mapping[str, Profile] = field(default_factory=dict)
+    source: str = "<embedded default>"
+
+    def profile_for(self, sender: str) -> Profile:
+        """The profile of the sender's domain, or the default profile."""
+        domain = sender.rpartition("@")[2].lower()
+        return self.profiles.get(domain, self.profile)
+
+
+def load(path: str | Path | None) -> Config:
+    """Read ``path`` (or the embedded default when None) and validate every key."""
+    if path is None:
+        return Config()
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError("--config", str(path), f"a readable file ({error.strerror})") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError("--config", str(path), f"valid TOML ({error})") from error
+    return build(data, str(path))
+
+
+def build(data: Mapping[str, object], source: str = "<memory>") -> Config:
+    sections = dict(data)
+    profiles_raw = sections.pop("profiles", {})
+    base = _fill(Config(), sections, "", skip=("profiles", "source"))
+    profiles = {
+        domain.lower(): _fill(base.profile, _table(raw, f"profiles.{domain}"), f"profiles.{domain}.")
+        for domain, raw in _table(profiles_raw, "profiles").items()
+    }
+    config = dataclasses.replace(base, profiles=profiles, source=source)
+    _validate(config)
+    return config
+
+
+def _table(value: object, key: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise ConfigError(key, value, "a table")
+    return value
+
+
+_T = typing.TypeVar("_T")
+
+
+def _fill(current: _T, values: Mapping[str, object], prefix: str, skip: tuple[str, ...] = ()) -> _T:
+    """``current`` with ``values`` replacing its fields, each converted to the field's type."""
+    hints = typing.get_type_hints(type(current))
+    names = {f.name for f in dataclasses.fields(current) if f.name not in skip}  # type: ignore[arg-type]
+    changes: dict[str, object] = {}
+    for raw_key, value in values.items():
+        name = raw_key.replace(".", "_").replace("-", "_")
+        key = prefix + raw_key
+        if name not in names:
+            raise ConfigError(key, value, "a known key: " + ", ".join(sorted(names)))
+        changes[name] = _convert(hints[name], getattr(current, name), value, key)
+    return dataclasses.replace(current, **changes)  # type: ignore[type-var]
+
+
+def _convert(hint: object, current: object, value: object, key: str) -> object:
+    if dataclasses.is_dataclass(current):
+        return _fill(current, _table(value, key), key + ".")
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        allowed = [member.name.lower() for member in hint]
+        if not isinstance(value, str) or value.lower() not in allowed:
+            raise ConfigError(key, value, "one of " + ", ".join(allowed))
+        return hint[value.upper()]
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(key, value, "a list of strings")
+        return tuple(value)
+    return _scalar(hint, value, key)
+
+
+def _scalar(hint: object, value: object, key: str) -> object:
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, value, "true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(key, value, "a whole number >= 0")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(key, value, "a number >= 0")
+        return float(value)
+    if hint is str or (isinstance(hint, types.UnionType) and str in typing.get_args(hint)):
+        if not isinstance(value, str):
+            raise ConfigError(key, value, "a string")
+        return value
+    raise ConfigError(key, value, f"a value of type {hint}")
+
+
+def parse_address(value: str, key: str) -> tuple[str, int]:
+    """Split "host:port" (or "[v6]:port"); the error names ``key``."""
+    host, _, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(key, value, 'an address "host:port" with a port 0-65535')
+    return host, int(port)
+
+
+def _validate(config: Config) -> None:
+    parse_address(config.smtp.listen, "smtp.listen")
+    parse_address(config.upstream.address, "upstream.address")
+    parse_address(config.web.listen, "web.listen")
+    for network in config.smtp.trusted_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as error:
+            raise ConfigError("smtp.trusted_networks", network, "IP networks in CIDR form") from error
+    url = config.store.url
+    if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
+        raise ConfigError("store.url", url, '"sqlite:///PATH" or "postgresql://…"')
+    for domain in config.organization.home_domains:
+        if "@" in domain or "." not in domain:
+            raise ConfigError("organization.home_domains", domain, "domain names like gto.gob.mx")
+    for name, profile in [("profile", config.profile), *config.profiles.items()]:
+        _validate_profile(profile, name)
+
+
+def _validate_profile(profile: Profile, key: str) -> None:
+    from filters import REGISTRY  # the registry is the list of known rules
+
+    for rule in profile.order:
+        if rule not in REGISTRY:
+            raise ConfigError(f"{key}.order", rule, "rule ids: " + ", ".join(REGISTRY))
+    for rule in REGISTRY:
+        settings = profile.settings(rule)
+        action = getattr(settings, "action", Action.ACCEPT)
+        if action == Action.ACCEPT:
+            raise ConfigError(f"{key}.{rule}.action", "accept", "tag, hold, tempfail or reject")

@@ -1,0 +1,80 @@
+"""Run the gateway: wire config, store, transport, SMTP listener and web app in one event loop.
+
+Trusts a validated Config. Owns the process lifecycle: SIGTERM/SIGINT stop accepting, let the
+sessions in flight finish (bounded by ``[smtp] shutdown_grace``), flush the store, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+from pathlib import Path
+
+from gateway import demo, smtp
+from gateway.clock import SystemClock
+from gateway.config import Config, parse_address
+from gateway.outcome import Services
+from gateway.pipeline import Environment
+from gateway.store import open_store
+from relay.transport import SMTPTransport
+
+log = logging.getLogger(__name__)
+
+
+async def serve(config: Config, demo_folder: Path | None = None) -> int:
+    """Serve until SIGTERM or SIGINT; returns the process exit code."""
+    sink = None
+    if demo_folder is not None:
+        sink, port = await demo.start(demo_folder)
+        upstream = dataclasses.replace(config.upstream, address=f"127.0.0.1:{port}")
+        config = dataclasses.replace(config, upstream=upstream)
+    store = await open_store(config.store.url, config.store.decision_batch)
+    host, port = parse_address(config.upstream.address, "upstream.address")
+    transport = SMTPTransport(host, port, config.upstream.pool_size, config.upstream.timeout,
+                              config.upstream.helo)  # fmt: skip
+    services = Services(Environment(config, SystemClock()), store, transport, config.smtp.hostname)
+    listen_host, listen_port = parse_address(config.smtp.listen, "smtp.listen")
+    server, handler = await smtp.start(services, listen_host, listen_port)
+    bound = server.sockets[0].getsockname()
+    log.info("compuerta listening on %s:%d, upstream %s, store %s (config: %s)",
+             bound[0], bound[1], config.upstream.address, config.store.url, config.source)  # fmt: skip
+    if demo_folder is not None:
+        print(_demo_text(config, bound, demo_folder), flush=True)
+    await _wait_for_stop()
+    log.info("stopping: no new sessions; waiting for %d in flight", len(handler.active))
+    server.close()
+    await _drain(handler, config.smtp.shutdown_grace)
+    await transport.close()
+    await store.close()
+    if sink is not None:
+        sink.close()
+    log.info("stopped")
+    return 0
+
+
+async def _wait_for_stop() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _drain(handler: smtp.Handler, grace: float) -> None:
+    """Let sessions finish their transaction; after ``grace`` seconds, close them (MTA retries)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while handler.active and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    for session in list(handler.active):
+        if session.transport is not None:
+            session.transport.close()
+
+
+def _demo_text(config: Config, bound: tuple[str, int], folder: Path) -> str:
+    domain = config.organization.home_domains[0] if config.organization.home_domains else "example.gob.mx"
+    return demo.INSTRUCTIONS.format(
+        listen=f"{bound[0]}:{bound[1]}", folder=folder, host=bound[0], port=bound[1], domain=domain
+    )
