@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.header
 import email.parser
 import email.policy
+import email.utils
 import html
 import re
 import unicodedata

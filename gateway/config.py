@@ -37,9 +37,9 @@ class Profile:
 
     order: tuple[str, ...] = ("size.max", "rcpt.max", "attach.dangerous")
     check_timeout: float = 10.0  # seconds a single check may take (style rule 12)
-    size_max: size_max.Settings = size_max.Settings()
-    rcpt_max: rcpt_max.Settings = rcpt_max.Settings()
-    attach_dangerous: attach_dangerous.Settings = attach_dangerous.Settings()
+    size_max: size_max.Settings = field(default_factory=size_max.Settings)
+    rcpt_max: rcpt_max.Settings = field(default_factory=rcpt_max.Settings)
+    attach_dangerous: attach_dangerous.Settings = field(default_factory=attach_dangerous.Settings)
 
     def settings(self, rule: str) -> object:
         return getattr(self, rule.replace(".", "_"))
@@ -202,7 +202,7 @@ def _validate(config: Config) -> None:
         except ValueError as error:
             raise ConfigError("smtp.trusted_networks", network, "IP networks in CIDR form") from error
     url = config.store.url
-    if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError("store.url", url, '"sqlite:///PATH" or "postgresql://…"')
     for domain in config.organization.home_domains:
         if "@" in domain or "." not in domain:

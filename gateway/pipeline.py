@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 
-from filters import REGISTRY
-from filters import _mime
+from filters import REGISTRY, _mime
 from gateway import metrics
 from gateway.config import Config, Profile
 from gateway.model import (
@@ -37,6 +36,7 @@ log = logging.getLogger(__name__)
 BUG = "internal.error"
 # Where a verdict stops the pipeline at once.
 _STOPPING = (Action.REJECT, Action.TEMPFAIL, Action.SUSPEND)
+NO_USAGE = Usage()
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ async def _run(module: ModuleType, msg: Message, ctx: Context[object], timeout: 
         return Verdict(Action.TEMPFAIL, BUG, f"{rule}: error")
 
 
-async def evaluate(stage: Stage, msg: Message, env: Environment, usage: Usage = Usage()) -> Decision:
+async def evaluate(stage: Stage, msg: Message, env: Environment, usage: Usage = NO_USAGE) -> Decision:
     """Run the sender's profile for ``stage``: stop at the first reject, tempfail or suspend;
     collect every hold and tag; accept when nothing objects."""
     profile = env.config.profile_for(msg.envelope.mail_from)

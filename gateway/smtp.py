@@ -19,7 +19,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import data as smtp_data
 from gateway import metrics, pipeline, replies
-from gateway.model import Action, Envelope as MailEnvelope, Message, Stage
+from gateway.model import Action, Decision, Message, Stage
+from gateway.model import Envelope as MailEnvelope
 from gateway.outcome import Services, settle
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Handler:
             metrics.SMTP_ERRORS.labels(kind="bad-address").inc()
             return replies.BAD_ADDRESS.line()
         declared = _declared_size(options)
-        msg = _message(server, session, MailEnvelope(address, declared_size=declared))
+        msg = _message(server, session, MailEnvelope(_sender(address), declared_size=declared))
         decision = await pipeline.evaluate(Stage.MAIL, msg, self.services.env)
         if decision.action >= Action.TEMPFAIL:
             return _refusal(decision)
@@ -72,7 +73,7 @@ class Handler:
             metrics.SMTP_ERRORS.labels(kind="bad-address").inc()
             return replies.BAD_ADDRESS.line()
         rcpts = (*envelope.rcpt_tos, address)
-        msg = _message(server, session, MailEnvelope(envelope.mail_from or "", rcpts))
+        msg = _message(server, session, MailEnvelope(_sender(envelope.mail_from), rcpts))
         decision = await pipeline.evaluate(Stage.RCPT, msg, self.services.env)
         if decision.action >= Action.TEMPFAIL:
             return _refusal(decision)
@@ -82,7 +83,9 @@ class Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        mail = MailEnvelope(envelope.mail_from or "", tuple(envelope.rcpt_tos), smtputf8=envelope.smtp_utf8)
+        mail = MailEnvelope(
+            _sender(envelope.mail_from), tuple(envelope.rcpt_tos), smtputf8=envelope.smtp_utf8
+        )
         msg = replace(_message(server, session, mail), raw=raw)
         try:
             msg = pipeline.parse(msg)
@@ -161,7 +164,7 @@ class GatewaySMTP(SMTP):
         if status is None:
             self.envelope.content = self.envelope.original_content = received.content
             status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
         self.state.xforward.pop("IDENT", None)  # XFORWARD_README: per-transaction attribute
         await self.push(status)
 
@@ -189,13 +192,18 @@ def _message(server: SMTP, session: Session, envelope: MailEnvelope) -> Message:
     return Message(secrets.token_hex(6).upper(), envelope, received_at=None)
 
 
-def _refusal(decision: pipeline.Decision) -> str:
+def _refusal(decision: Decision) -> str:
     verdict = decision.deciding
     if verdict is None:
         return replies.INTERNAL_ERROR.line(detail="?")
     log.info("refused at %s: rule=%s action=%s", "envelope", verdict.rule, verdict.action.name.lower())
     metrics.RULE_HITS.labels(rule=verdict.rule, action=verdict.action.name.lower()).inc()
     return replies.render(verdict)
+
+
+def _sender(address: str | None) -> str:
+    # aiosmtpd keeps the null sender as "<>"; everywhere else it is "" (RFC 5321 §4.5.5)
+    return "" if address in (None, "<>") else str(address)
 
 
 def _has_control(address: str) -> bool:

@@ -1,0 +1,193 @@
+"""Shared test fixtures: a recording upstream sink, the real gateway on port 0, a fixed clock.
+
+Fakes stand only at the seams (style rule 32): the sink plays the upstream MTA over a real
+socket; the clock is fixed. The gateway under test is the real one, in the test's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import smtplib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway import smtp
+from gateway.config import Config, build
+from gateway.model import Directory
+from gateway.outcome import Services
+from gateway.pipeline import Environment
+from gateway.store import Store, open_store
+from relay.transport import SMTPTransport
+
+MESSAGES = Path(__file__).parent / "messages"
+
+
+@dataclass
+class FixedClock:
+    at: datetime = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+
+@dataclass
+class SinkHandler:
+    """The upstream MTA: records what it accepts; can be told to refuse."""
+
+    received: list[Received] = field(default_factory=list)
+    rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> reply line
+    data_reply: str | None = None
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        reply = self.rcpt_replies.get(address)
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_reply is not None:
+            return self.data_reply
+        data = envelope.original_content or b""
+        self.received.append(Received(envelope.mail_from or "", list(envelope.rcpt_tos), data))
+        return "250 2.0.0 Ok: queued as SINK"
+
+
+@dataclass
+class Sink:
+    handler: SinkHandler
+    server: asyncio.Server
+    port: int
+
+
+async def start_sink() -> Sink:
+    handler = SinkHandler()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname="sink", enable_SMTPUTF8=True, data_size_limit=None, loop=loop),
+        "127.0.0.1",
+        0,
+    )
+    return Sink(handler, server, int(server.sockets[0].getsockname()[1]))
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    started = await start_sink()
+    yield started
+    started.server.close()
+
+
+@dataclass
+class Gateway:
+    port: int
+    services: Services
+    store: Store
+    handler: smtp.Handler
+
+
+def make_config(tmp_path: Path, upstream_port: int, overrides: Mapping[str, object] | None = None) -> Config:
+    data: dict[str, object] = {
+        "smtp": {"listen": "127.0.0.1:0"},
+        "upstream": {"address": f"127.0.0.1:{upstream_port}", "timeout": 5.0},
+        "store": {"url": f"sqlite:///{tmp_path / 'compuerta.db'}"},
+        "organization": {"home_domains": ["gto.gob.mx"]},
+    }
+    for key, value in (overrides or {}).items():
+        section = data.setdefault(key, {})
+        assert isinstance(section, dict) and isinstance(value, dict)
+        section.update(value)
+    return build(data)
+
+
+GatewayFactory = Callable[..., Awaitable["Gateway"]]
+
+
+@pytest.fixture
+async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
+    started: list[tuple[asyncio.Server, Services]] = []
+
+    async def factory(
+        upstream_port: int,
+        overrides: Mapping[str, object] | None = None,
+        directory: Directory | None = None,
+        clock: FixedClock | None = None,
+    ) -> Gateway:
+        config = make_config(tmp_path, upstream_port, overrides)
+        store = await open_store(config.store.url)
+        transport = SMTPTransport("127.0.0.1", upstream_port, 4, config.upstream.timeout)
+        env = Environment(config, clock or FixedClock(), directory or Directory())
+        services = Services(env, store, transport)
+        server, handler = await smtp.start(services, "127.0.0.1", 0)
+        started.append((server, services))
+        return Gateway(int(server.sockets[0].getsockname()[1]), services, store, handler)
+
+    yield factory
+    for server, services in started:
+        server.close()
+        await services.transport.close()
+        await services.store.close()
+
+
+@pytest.fixture
+async def gateway(gateway_factory: GatewayFactory, sink: Sink) -> Gateway:
+    return await gateway_factory(sink.port)
+
+
+class SMTPReply(Exception):
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(f"{code} {text}")
+        self.code = code
+        self.text = text
+
+
+def _send_sync(port: int, mail_from: str, rcpt_tos: list[str], data: bytes) -> tuple[int, str]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("client.test")
+        code, text = client.mail(mail_from)
+        if code != 250:
+            return code, text.decode()
+        for rcpt in rcpt_tos:
+            code, text = client.rcpt(rcpt)
+            if code not in (250, 251):
+                return code, text.decode()
+        code, text = client.data(data)
+        return code, text.decode()
+
+
+async def send(port: int, mail_from: str, rcpt_tos: list[str], data: bytes) -> tuple[int, str]:
+    """Send one message with the standard library's client; returns the last reply."""
+    return await asyncio.to_thread(_send_sync, port, mail_from, rcpt_tos, data)
+
+
+def message(subject: str = "Prueba", body: str = "Hola.\r\n", sender: str = "ana@gto.gob.mx",
+            to: str = "luis@gto.gob.mx") -> bytes:  # fmt: skip
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <t@gto.gob.mx>\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+    ).encode()
+
+
+def load(rule: str, case: str) -> bytes:
+    """A test message from tests/messages/<rule>/<case>.eml, with CRLF line endings."""
+    raw = (MESSAGES / rule / f"{case}.eml").read_bytes()
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def replace_config(config: Config, **changes: object) -> Config:
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,174 @@
+"""The gateway over real sockets: a real client, the real gateway, an aiosmtpd sink upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import smtplib
+
+from tests.conftest import Gateway, GatewayFactory, Sink, message, send
+
+EXE = base64.b64encode(b"MZ\x90\x00" + b"\x00" * 60 + b"PE\x00\x00" + b"\x00" * 200).decode()
+
+
+def with_attachment(name: str, payload_b64: str = EXE) -> bytes:
+    return (
+        "From: ana@gto.gob.mx\r\nTo: luis@gto.gob.mx\r\nSubject: adjunto\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\n'
+        f"Va el archivo.\r\n--b1\r\nContent-Type: application/octet-stream\r\n"
+        f'Content-Disposition: attachment; filename="{name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        f"{payload_b64}\r\n--b1--\r\n"
+    ).encode()
+
+
+async def test_clean_mail_arrives_byte_identical(gateway: Gateway, sink: Sink) -> None:
+    data = message(body="Línea uno.\r\n.empieza con punto\r\n")
+    code, text = await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], data)
+    assert code == 250, text
+    assert len(sink.handler.received) == 1
+    got = sink.handler.received[0]
+    assert got.data == data
+    assert got.mail_from == "ana@gto.gob.mx" and got.rcpt_tos == ["luis@gto.gob.mx"]
+
+
+async def test_exe_refused_with_reason(gateway: Gateway, sink: Sink) -> None:
+    code, text = await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], with_attachment("setup.exe"))
+    assert code == 550
+    assert text.startswith("5.7.1 Mensaje rechazado por la regla attach.dangerous")
+    assert "000 norma 18" in text and "setup.exe" in text
+    assert sink.handler.received == []
+
+
+async def test_pe_named_pdf_refused_by_true_type(gateway: Gateway, sink: Sink) -> None:
+    code, text = await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], with_attachment("acta.pdf"))
+    assert code == 550 and "attach.dangerous" in text
+    assert sink.handler.received == []
+
+
+async def test_26_mb_refused(gateway: Gateway, sink: Sink) -> None:
+    body = ("x" * 998 + "\r\n") * (26 * 1024 + 100)
+    code, text = await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], message(body=body))
+    assert code == 552 and "size.max" in text
+    assert sink.handler.received == []
+
+
+async def test_declared_size_refused_at_mail(gateway: Gateway) -> None:
+    def run() -> tuple[int, bytes]:
+        with smtplib.SMTP("127.0.0.1", gateway.port) as client:
+            client.ehlo("t")
+            return client.mail("ana@gto.gob.mx", ["SIZE=30000000"])
+
+    code, text = await asyncio.to_thread(run)
+    assert code == 552
+    assert b"5.3.4" in text and b"size.max" in text
+
+
+async def test_501st_recipient_refused(gateway: Gateway, sink: Sink) -> None:
+    def run() -> list[int]:
+        with smtplib.SMTP("127.0.0.1", gateway.port) as client:
+            client.ehlo("t")
+            client.mail("ana@gto.gob.mx")
+            return [client.rcpt(f"p{i}@gto.gob.mx")[0] for i in range(501)]
+
+    codes = await asyncio.to_thread(run)
+    assert codes[:500] == [250] * 500
+    assert codes[500] == 452
+
+
+async def test_upstream_down_tempfails_and_nothing_is_lost(gateway_factory: GatewayFactory) -> None:
+    # A port with nothing listening: bind, read the port, close.
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    gateway = await gateway_factory(port)
+    code, text = await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], message())
+    assert code == 451 and text.startswith("4.4.1")
+
+
+async def test_upstream_4xx_passed_back(gateway: Gateway, sink: Sink) -> None:
+    sink.handler.data_reply = "452 4.3.1 Insufficient system storage"
+    code, text = await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], message())
+    assert (code, text) == (452, "4.3.1 Insufficient system storage")
+
+
+async def test_upstream_5xx_passed_back(gateway: Gateway, sink: Sink) -> None:
+    sink.handler.data_reply = "554 5.7.1 Rejected by upstream policy"
+    code, text = await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], message())
+    assert (code, text) == (554, "5.7.1 Rejected by upstream policy")
+
+
+async def test_partial_5xx_refusal_delivers_rest_and_tells_sender(gateway: Gateway, sink: Sink) -> None:
+    sink.handler.rcpt_replies["nadie@gto.gob.mx"] = "550 5.1.1 No such user"
+    rcpts = ["luis@gto.gob.mx", "nadie@gto.gob.mx"]
+    code, _ = await send(gateway.port, "ana@gto.gob.mx", rcpts, message())
+    assert code == 250
+    delivered, report = sink.handler.received
+    assert delivered.rcpt_tos == ["luis@gto.gob.mx"]
+    assert (
+        report.mail_from == "<>" and report.rcpt_tos
+    )  # aiosmtpd shows the null sender as <> == ["ana@gto.gob.mx"]
+    assert b"nadie@gto.gob.mx: 550 5.1.1 No such user" in report.data
+    assert b"message/delivery-status" in report.data
+
+
+async def test_partial_4xx_refusal_defers_whole_message(gateway: Gateway, sink: Sink) -> None:
+    sink.handler.rcpt_replies["lleno@gto.gob.mx"] = "452 4.2.2 Mailbox full"
+    code, text = await send(
+        gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx", "lleno@gto.gob.mx"], message()
+    )
+    assert (code, text) == (452, "4.2.2 Mailbox full")
+    assert sink.handler.received == []
+
+
+async def test_untrusted_client_refused_at_connect(gateway_factory: GatewayFactory, sink: Sink) -> None:
+    gateway = await gateway_factory(sink.port, {"smtp": {"trusted_networks": ["10.9.9.0/24"]}})
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    greeting = await reader.readline()
+    writer.close()
+    assert greeting.startswith(b"554 5.7.1 Acceso denegado")
+
+
+async def test_decisions_recorded(gateway: Gateway, sink: Sink) -> None:
+    await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], message())
+    await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], with_attachment("x.scr"))
+    records = await gateway.store.decisions()
+    assert [(r.action.name, r.rules) for r in records] == [
+        ("REJECT", ("attach.dangerous",)),
+        ("ACCEPT", ()),
+    ]
+    assert records[1].sender == "ana@gto.gob.mx" and records[1].recipients == 1
+
+
+async def test_pipelined_transactions_judged_separately(gateway: Gateway, sink: Sink) -> None:
+    clean = message().replace(b"\r\n.", b"\r\n..")
+    bad = with_attachment("virus.exe")
+    script = (
+        b"EHLO t\r\nMAIL FROM:<ana@gto.gob.mx>\r\nRCPT TO:<luis@gto.gob.mx>\r\nDATA\r\n"
+        + bad + b".\r\nMAIL FROM:<ana@gto.gob.mx>\r\nRCPT TO:<luis@gto.gob.mx>\r\nDATA\r\n"
+        + clean + b".\r\nQUIT\r\n"
+    )  # fmt: skip
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(script)
+    await writer.drain()
+    replies = (await reader.read()).decode().split("\r\n")
+    writer.close()
+    finals = [line[:3] for line in replies if line[:3] in ("250", "550") and " " == line[3:4]]
+    assert "550" in finals
+    assert len(sink.handler.received) == 1
+    assert sink.handler.received[0].data == message()
+
+
+async def test_xforward_accepted(gateway: Gateway, sink: Sink) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(b"EHLO postfix\r\nXFORWARD NAME=pc1.gto.gob.mx ADDR=10.1.2.3\r\nQUIT\r\n")
+    await writer.drain()
+    text = (await reader.read()).decode()
+    writer.close()
+    assert "250-XFORWARD" in text and "250 2.0.0 Ok" in text
+
+
+async def test_null_sender_relayed_as_null(gateway: Gateway, sink: Sink) -> None:
+    code, _ = await send(gateway.port, "<>", ["luis@gto.gob.mx"], message(sender="MAILER-DAEMON@gto.gob.mx"))
+    assert code == 250
+    assert sink.handler.received[0].mail_from == "<>"
