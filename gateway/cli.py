@@ -1,44 +1,30 @@
-"""The `compuerta` command line: parse arguments and call the operation asked for.
+"""The `compuerta` command line: parse arguments and run the subcommand asked for.
 
-Trusts nothing the user typed: every file is validated by gateway.config, every error is one
-line naming what was wrong. Exit codes (DESIGN.md): 0 ok, 2 usage or configuration error,
-1 runtime failure.
+Trusts nothing the user typed: files are validated by gateway.config and errors are one line
+naming what was wrong. Exit codes (DESIGN.md): 0 ok, 2 usage or configuration error,
+1 runtime failure. The subcommands live in gateway.commands, one module each.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from gateway import config as config_module
-from gateway import offline
-
-log = logging.getLogger(__name__)
+from gateway import __version__
+from gateway.commands import COMMANDS
+from gateway.config import ConfigError
+from gateway.store import StoreError
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="compuerta", description="Outbound mail policy gateway")
+    parser.add_argument("--version", action="version", version=f"compuerta {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument("--config", type=Path, help="TOML file (default: embedded profile)")
-    serve.add_argument("--demo", action="store_true", help="embedded sink upstream, mail kept in ./demo-mail")
-    serve.add_argument("--demo-folder", type=Path, default=Path("demo-mail"))
-    cfg = commands.add_parser("config", help="configuration tools")
-    cfg_commands = cfg.add_subparsers(dest="config_command", required=True)
-    cfg_check = cfg_commands.add_parser("check", help="validate a configuration file")
-    cfg_check.add_argument("file", type=Path)
-    check = commands.add_parser("check", help="the verdict for a message, offline")
-    check.add_argument("file", type=Path, help="the message (.eml); - for standard input")
-    check.add_argument("--config", type=Path)
-    check.add_argument("--from", dest="sender", help="envelope sender (default: From:)")
-    check.add_argument("--to", dest="rcpts", action="append", default=[], help="envelope recipient")
-    check.add_argument("--json", action="store_true", help="one JSON object on standard output")
+    for command in COMMANDS:
+        command.register(commands)
     return parser
 
 
@@ -49,36 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # aiosmtpd logs every command at INFO; our own log has one line per decision
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
-        return _dispatch(args)
-    except config_module.ConfigError as error:
+        code: int = args.run(args)
+    except ConfigError as error:
         print(f"compuerta: configuration error: {error}", file=sys.stderr)
         return 2
-    except OSError as error:
+    except (OSError, StoreError) as error:
         print(f"compuerta: {error}", file=sys.stderr)
         return 1
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "serve":
-        from gateway.server import serve
-
-        config = config_module.load(args.config)
-        return asyncio.run(serve(config, args.demo_folder if args.demo else None))
-    if args.command == "config":
-        config = config_module.load(args.file)
-        print(f"{args.file}: ok ({len(config.profiles)} domain profile(s))")
-        return 0
-    if args.command == "check":
-        return _check(args)
-    return 2
-
-
-def _check(args: argparse.Namespace) -> int:
-    config = config_module.load(args.config)
-    raw = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
-    result = asyncio.run(offline.check(config, raw, args.sender, tuple(args.rcpts)))
-    if args.json:
-        print(json.dumps(result.as_json(), ensure_ascii=False))
-    else:
-        print(result.as_text())
-    return 0
+    return code

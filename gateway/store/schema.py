@@ -6,7 +6,12 @@ PostgreSQL statements side by side, so that both backends always have the same t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+
+from gateway.store.database import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -20,13 +25,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=(
             # Append-only: no UPDATE or DELETE ever runs on it (style rule 20)
             """CREATE TABLE decisions (
-                id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, at TEXT NOT NULL,
+                id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, at TEXT NOT NULL,
                 stage TEXT NOT NULL, sender TEXT NOT NULL, recipients INTEGER NOT NULL,
                 size INTEGER NOT NULL, rules TEXT NOT NULL, action TEXT NOT NULL,
                 ticket TEXT NOT NULL DEFAULT '')""",
             "CREATE INDEX decisions_at ON decisions (at)",
             """CREATE TABLE held (
-                id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, created_at TEXT NOT NULL,
+                id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, created_at TEXT NOT NULL,
                 sender TEXT NOT NULL, recipients TEXT NOT NULL, size INTEGER NOT NULL,
                 subject TEXT NOT NULL DEFAULT '', reasons TEXT NOT NULL, deadline TEXT,
                 status_token TEXT NOT NULL UNIQUE, state TEXT NOT NULL, raw BLOB NOT NULL)""",
@@ -48,3 +53,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
 )
+
+
+async def migrate(db: Database) -> int:
+    """Bring ``db`` to the latest version; returns the version it is at."""
+    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = await db.fetchone("SELECT max(version) FROM schema_version")
+    current = int(str(row[0])) if row and row[0] is not None else 0
+    for version, migration in enumerate(MIGRATIONS, 1):
+        if version <= current:
+            continue
+        statements = migration.sqlite if db.dialect == "sqlite" else migration.postgres
+        async with db.transaction() as tx:
+            for statement in statements:
+                await tx.execute(statement)
+            await tx.execute("INSERT INTO schema_version VALUES (?)", version)
+        log.info("store migrated to schema version %d", version)
+        current = version
+    return current
