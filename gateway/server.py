@@ -12,7 +12,7 @@ import logging
 import signal
 from pathlib import Path
 
-from gateway import demo, smtp
+from gateway import demo, smtp, web
 from gateway.clock import SystemClock
 from gateway.config import Config, parse_address
 from gateway.outcome import Services
@@ -37,6 +37,8 @@ async def serve(config: Config, demo_folder: Path | None = None) -> int:
     services = Services(Environment(config, SystemClock()), store, transport, config.smtp.hostname)
     listen_host, listen_port = parse_address(config.smtp.listen, "smtp.listen")
     server, handler = await smtp.start(services, listen_host, listen_port)
+    web_host, web_port = parse_address(config.web.listen, "web.listen")
+    web_server, web_task = await web.start(web.build(services), web_host, web_port)
     bound = server.sockets[0].getsockname()
     log.info("compuerta listening on %s:%d, upstream %s, store %s (config: %s)",
              bound[0], bound[1], config.upstream.address, config.store.url, config.source)  # fmt: skip
@@ -45,7 +47,9 @@ async def serve(config: Config, demo_folder: Path | None = None) -> int:
     await _wait_for_stop()
     log.info("stopping: no new sessions; waiting for %d in flight", len(handler.active))
     server.close()
+    web_server.should_exit = True
     await _drain(handler, config.smtp.shutdown_grace)
+    await web_task
     await transport.close()
     await store.close()
     if sink is not None:

@@ -1,0 +1,66 @@
+"""The web listener: one ASGI app (Starlette) served by uvicorn inside the gateway's event loop.
+
+Trusts the Services it is given; every route but /healthz (and /metrics where configured)
+requires a login, which the approval app adds. Hands requests to the route modules listed in
+``routes()``; it only assembles them and runs the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.outcome import Services
+from gateway.store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await services.store.ping()
+        except StoreError as error:
+            return JSONResponse({"ready": False, "store": str(error)}, status_code=503)
+        return JSONResponse({"ready": True, "store": "ok"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
+
+
+def build(services: Services) -> Starlette:
+    return Starlette(routes=routes(services))
+
+
+async def start(app: Starlette, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Serve ``app`` in the running loop; returns the server (for shutdown) and its task."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                            access_log=False, server_header=False)  # fmt: skip
+    server = uvicorn.Server(config)
+    # _serve, not serve: the gateway owns SIGTERM/SIGINT (uvicorn's serve() would take them over)
+    task = asyncio.get_running_loop().create_task(server._serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if task.done():
+        task.result()  # raises the bind error, if any
+        raise OSError(f"web listener on {host}:{port} did not start")
+    return server, task
+
+
+def bound_port(server: uvicorn.Server) -> int:
+    for listener in server.servers:
+        for sock in listener.sockets:
+            return int(sock.getsockname()[1])
+    return 0
