@@ -22,10 +22,16 @@ class Settings:
     # another transaction; rate.recipients bounds what that can add up to (THREATS.md S8).
     action: Action = Action.TEMPFAIL
     max_recipients: int = 500  # 001 VI: "Límite de destinatarios 500"
+    # 001 VI: past 500 "un procedimiento especial": a sender holding the mass-mailing right is
+    # not refused here; the masivo rule holds the message for approval instead.
+    exempt_mass_mailing: bool = True
 
 
 async def check(msg: Message, ctx: Context[Settings]) -> Verdict | None:
     count = len(msg.envelope.rcpt_tos)
+    account = ctx.directory.account(msg.envelope.mail_from)
+    if ctx.settings.exempt_mass_mailing and account is not None and account.mass_mailing:
+        return None
     if count > ctx.settings.max_recipients:
         return Verdict(ctx.settings.action, RULE, f"recipient {count} > {ctx.settings.max_recipients}")
     return None

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filters import attach_dangerous, rcpt_max, size_max
+from filters import attach_dangerous, freemail_list, freemail_mass, masivo, rcpt_max, size_max
 from gateway.model import Action
 
 
@@ -35,11 +35,16 @@ class ConfigError(Exception):
 class Profile:
     """Per-domain policy: one field per rule, holding that filter's Settings."""
 
-    order: tuple[str, ...] = ("size.max", "rcpt.max", "attach.dangerous")
+    order: tuple[str, ...] = (
+        "size.max", "rcpt.max", "attach.dangerous", "freemail.mass", "masivo", "freemail.list",
+    )  # fmt: skip
     check_timeout: float = 10.0  # seconds a single check may take (style rule 12)
     size_max: size_max.Settings = field(default_factory=size_max.Settings)
     rcpt_max: rcpt_max.Settings = field(default_factory=rcpt_max.Settings)
     attach_dangerous: attach_dangerous.Settings = field(default_factory=attach_dangerous.Settings)
+    freemail_mass: freemail_mass.Settings = field(default_factory=freemail_mass.Settings)
+    masivo: masivo.Settings = field(default_factory=masivo.Settings)
+    freemail_list: freemail_list.Settings = field(default_factory=freemail_list.Settings)
 
     def settings(self, rule: str) -> object:
         return getattr(self, rule.replace(".", "_"))
@@ -117,12 +122,18 @@ def build(data: Mapping[str, object], source: str = "<memory>") -> Config:
     profiles_raw = sections.pop("profiles", {})
     base = _fill(Config(), sections, "", skip=("profiles", "source"))
     profiles = {
-        domain.lower(): _fill(base.profile, _table(raw, f"profiles.{domain}"), f"profiles.{domain}.")
+        domain.lower(): _linked(_fill(base.profile, _table(raw, f"profiles.{domain}"), f"profiles.{domain}."))
         for domain, raw in _table(profiles_raw, "profiles").items()
     }
-    config = dataclasses.replace(base, profiles=profiles, source=source)
+    config = dataclasses.replace(base, profile=_linked(base.profile), profiles=profiles, source=source)
     _validate(config)
     return config
+
+
+def _linked(profile: Profile) -> Profile:
+    """freemail.mass judges "masivo" by the masivo rule's own criteria: one definition."""
+    linked = dataclasses.replace(profile.freemail_mass, criteria=profile.masivo.criteria)
+    return dataclasses.replace(profile, freemail_mass=linked)
 
 
 def _table(value: object, key: str) -> dict[str, object]:

@@ -57,6 +57,26 @@ RULES: dict[str, Reply] = {
         "Message refused by rule attach.dangerous: executable or dangerous attachments are "
         "not allowed.",
     ),
+    "freemail.mass": Reply(
+        550, "5.7.1",
+        "Mensaje rechazado por la regla freemail.mass (lineamiento 001 VI): está estrictamente "
+        "prohibido el envío masivo a destinatarios de correo público (gmail, hotmail, yahoo) "
+        "({detail}).",
+        "Message refused by rule freemail.mass: mass mailings to public freemail recipients "
+        "are not allowed.",
+    ),
+    "masivo": Reply(
+        550, "5.7.1",
+        "Correo masivo (lineamiento 000 norma 10, Anexo A): requiere autorización de la DGTIT "
+        "({detail}).",
+        "Mass mailing: needs approval.",
+    ),
+    "freemail.list": Reply(
+        550, "5.7.1",
+        "Envío a una lista de correo público (lineamiento 001 VI): sujeto a autorización "
+        "({detail}).",
+        "Mailing to many public freemail recipients: needs approval.",
+    ),
 }  # fmt: skip
 
 ACCEPTED = Reply(250, "2.0.0", "Mensaje aceptado ({detail})", "Message accepted")
