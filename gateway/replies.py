@@ -67,13 +67,13 @@ RULES: dict[str, Reply] = {
     ),
     "masivo": Reply(
         550, "5.7.1",
-        "Correo masivo (lineamiento 000 norma 10, Anexo A): requiere autorización de la DGTIT "
+        "Correo masivo, regla masivo (lineamiento 000 norma 10, Anexo A): requiere autorización de la DGTIT "
         "({detail}).",
         "Mass mailing: needs approval.",
     ),
     "freemail.list": Reply(
         550, "5.7.1",
-        "Envío a una lista de correo público (lineamiento 001 VI): sujeto a autorización "
+        "Envío a una lista de correo público, regla freemail.list (lineamiento 001 VI): sujeto a autorización "
         "({detail}).",
         "Mailing to many public freemail recipients: needs approval.",
     ),
