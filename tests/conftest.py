@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import smtplib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -191,3 +193,47 @@ def load(rule: str, case: str) -> bytes:
 
 def replace_config(config: Config, **changes: object) -> Config:
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
+def require(component: str, reason: str) -> None:
+    """A test that needs a missing component fails in CI and is skipped on a developer's machine."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{component} is required in CI: {reason}")
+    pytest.skip(f"{component} not available: {reason}")
+
+
+PG_ADMIN_DEFAULT = "postgresql:///postgres?host=/var/run/postgresql"
+
+
+async def _postgres_database() -> tuple[str, Callable[[], Awaitable[None]]]:
+    """A fresh database on the test PostgreSQL server; returns its URL and a dropper."""
+    import asyncpg
+
+    admin_url = os.environ.get("COMPUERTA_TEST_PG", PG_ADMIN_DEFAULT)
+    try:
+        admin = await asyncpg.connect(admin_url, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        require("PostgreSQL", f"{admin_url}: {error} (scripts/test starts it)")
+    name = f"compuerta_test_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    base, _, query = admin_url.partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(admin_url, timeout=5)
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.close()
+
+    return url, drop
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of an empty store, once for each backend (the store suite runs on both)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    url, drop = await _postgres_database()
+    yield url
+    await drop()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.commands import check, config, serve
+from gateway.commands import check, config, db, serve
 
 COMMANDS: tuple[ModuleType, ...] = (
     serve,
     config,
     check,
+    db,
 )

@@ -124,6 +124,10 @@ async def open_store(url: str, batch: int = 64) -> Store:
 async def _open_database(url: str) -> Database:
     if url.startswith("sqlite:///"):
         return await SQLiteDatabase.open(url.removeprefix("sqlite:///"))
+    if url.startswith(("postgresql://", "postgres://")):
+        from gateway.store.postgres import PostgresDatabase
+
+        return await PostgresDatabase.open(url)
     raise StoreError(f"unsupported store url {url!r}")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from gateway.store.database import Database
 
 log = logging.getLogger(__name__)
+_LOCK = 7254819  # the advisory lock key of schema migrations on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -56,16 +57,26 @@ MIGRATIONS: tuple[Migration, ...] = (
 
 
 async def migrate(db: Database) -> int:
-    """Bring ``db`` to the latest version; returns the version it is at."""
-    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = await db.fetchone("SELECT max(version) FROM schema_version")
-    current = int(str(row[0])) if row and row[0] is not None else 0
+    """Bring ``db`` to the latest version; returns the version it is at.
+
+    Several nodes may start at once: on PostgreSQL each step takes an advisory lock and
+    re-reads the version inside its transaction, so a migration runs exactly once.
+    """
+    async with db.transaction() as tx:
+        if db.dialect == "postgres":
+            # CREATE TABLE IF NOT EXISTS is not safe against a concurrent one on PostgreSQL
+            await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
+        await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    current = 0
     for version, migration in enumerate(MIGRATIONS, 1):
-        if version <= current:
-            continue
-        statements = migration.sqlite if db.dialect == "sqlite" else migration.postgres
         async with db.transaction() as tx:
-            for statement in statements:
+            if db.dialect == "postgres":
+                await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
+            row = await tx.fetchone("SELECT max(version) FROM schema_version")
+            current = int(str(row[0])) if row and row[0] is not None else 0
+            if version <= current:
+                continue
+            for statement in migration.sqlite if db.dialect == "sqlite" else migration.postgres:
                 await tx.execute(statement)
             await tx.execute("INSERT INTO schema_version VALUES (?)", version)
         log.info("store migrated to schema version %d", version)

@@ -68,3 +68,11 @@ def test_check_json_clean(tmp_path: Path) -> None:
     out = json.loads(result.stdout)
     assert (out["action"], out["rules"], out["to"]) == ("accept", [], ["luis@gto.gob.mx"])
     assert out["reply"].startswith("250 ")
+
+
+def test_db_migrate_reports_version(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n')
+    result = compuerta("db", "migrate", "--config", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert "schema version" in result.stdout and (tmp_path / "s.db").exists()
