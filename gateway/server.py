@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 async def serve(config: Config, demo_folder: Path | None = None) -> int:
     """Serve until SIGTERM or SIGINT; returns the process exit code."""
+    stop = _stop_event()  # first: a SIGTERM during startup must stop us gracefully too
     sink = None
     if demo_folder is not None:
         sink, port = await demo.start(demo_folder)
@@ -44,7 +45,7 @@ async def serve(config: Config, demo_folder: Path | None = None) -> int:
              bound[0], bound[1], config.upstream.address, config.store.url, config.source)  # fmt: skip
     if demo_folder is not None:
         print(_demo_text(config, bound, demo_folder), flush=True)
-    await _wait_for_stop()
+    await stop.wait()
     log.info("stopping: no new sessions; waiting for %d in flight", len(handler.active))
     server.close()
     web_server.should_exit = True
@@ -58,12 +59,12 @@ async def serve(config: Config, demo_folder: Path | None = None) -> int:
     return 0
 
 
-async def _wait_for_stop() -> None:
+def _stop_event() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 async def _drain(handler: smtp.Handler, grace: float) -> None:
