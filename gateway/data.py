@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import re
 from dataclasses import dataclass
 
 # RFC 5321 §4.5.3.1.6: 998 octets + CRLF, plus one for a transparency dot (as aiosmtpd)
-_LONG_LINE = re.compile(rb"[^\r\n]{1001}")
+_MAX_LINE = 1000
 _WINDOW = 1 << 20  # how much the reader may buffer while looking for the end of DATA
 
 
@@ -75,8 +74,23 @@ def judge(content: bytes) -> Data:
     crlf = content.count(b"\r\n")
     if content.count(b"\r") != crlf or content.count(b"\n") != crlf:
         return Data(b"", Problem.BARE_EOL, len(content))
-    if _LONG_LINE.search(content):
+    if _has_long_line(content):
         return Data(b"", Problem.LINE_TOO_LONG, len(content))
     if b"\r\n." in content or content.startswith(b"."):
         content = (b"\r\n" + content).replace(b"\r\n.", b"\r\n")[2:]
     return Data(content, Problem.NONE, len(content))
+
+
+def _has_long_line(content: bytes) -> bool:
+    """Whether a line (without its CRLF) is longer than _MAX_LINE octets.
+
+    Jumps to the last LF within reach of each line start, so it costs about one memrchr per
+    kilobyte; a regular expression restarted at every byte costs ~150 ms per MB.
+    """
+    start, size = 0, len(content)
+    while size - start > _MAX_LINE:
+        newline = content.rfind(b"\n", start, start + _MAX_LINE + 2)
+        if newline < 0:
+            return True
+        start = newline + 1
+    return False

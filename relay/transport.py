@@ -147,13 +147,45 @@ async def _exchange(
         _, code, text = refused[0]
         raise UpstreamError(code, text)
     try:
-        response = await client.data(data, timeout=timeout)
+        response = await _data(client, data, timeout)
     except aiosmtplib.SMTPResponseException as error:
         raise UpstreamError(error.code, error.message) from error
     except (aiosmtplib.SMTPException, OSError) as error:
         # The connection broke after DATA began: upstream has not confirmed; the client retries.
         raise UpstreamError(451, f"4.4.2 upstream connection lost ({type(error).__name__})") from error
     return SendResult(response.code, response.message, tuple(refused))
+
+
+async def _data(client: aiosmtplib.SMTP, data: bytes, timeout: float) -> aiosmtplib.SMTPResponse:
+    """DATA with the message; CRLF-clean bytes skip aiosmtplib's two regex passes.
+
+    aiosmtplib normalises line endings and dot-stuffs with regular expressions over the whole
+    message (15-19 ms per MB, DESIGN.md); bytes that are already CRLF-clean, as everything the
+    gateway relays is, only need the transparency dots (RFC 5321 §4.5.2), added with
+    ``bytes.replace``, which returns the same object when no line starts with a dot.
+    """
+    protocol = client.protocol
+    if protocol is None or not _crlf_clean(data):
+        return await client.data(data, timeout=timeout)
+    start = await client.execute_command(b"DATA", timeout=timeout)
+    if start.code != 354:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    stuffed = (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
+    try:
+        protocol.write(stuffed)
+        protocol.write(b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n")
+        response = await protocol.read_response(timeout=timeout)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        client.close()  # as aiosmtplib does: the connection is out of step, never reuse it
+        raise
+    if response.code != 250:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+    return response
+
+
+def _crlf_clean(data: bytes) -> bool:
+    crlf = data.count(b"\r\n")
+    return data.count(b"\r") == crlf and data.count(b"\n") == crlf
 
 
 async def _mail(client: aiosmtplib.SMTP, mail_from: str, data: bytes, timeout: float) -> None:
