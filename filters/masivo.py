@@ -23,6 +23,9 @@ class Settings:
     enabled: bool = True
     action: Action = Action.HOLD  # 000 Anexo A: DGTIT reviews and approves every masivo
     criteria: _recipients.Criteria = field(default_factory=_recipients.Criteria)
+    # Roles that must all approve; empty: [approval] required. Publicity of events needs
+    # Comunicación Social's visto bueno as well (000 Anexo A 4).
+    approvers: tuple[str, ...] = ()
 
 
 async def check(msg: Message, ctx: Context[Settings]) -> Verdict | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from filters import attach_dangerous, freemail_list, freemail_mass, masivo, rcpt_max, size_max
+from gateway import deadlines
 from gateway.model import Action
 
 
@@ -87,12 +88,38 @@ class OrganizationSettings:
 
 
 @dataclass(frozen=True)
+class ApprovalSettings:
+    """Who approves held messages, and by when (000 Anexo A)."""
+
+    # Approver roles besides "administrator" and "auditor"; 000 Anexo A: the DGTIT reviews,
+    # Comunicación Social gives its visto bueno on publicity.
+    roles: tuple[str, ...] = ("dgtit", "comunicacion_social")
+    # Roles that must all approve a held message, unless its hold rule's settings name others
+    # (e.g. [profiles."comunicacion.gto.gob.mx".masivo] approvers = ["dgtit", "comunicacion_social"]).
+    required: tuple[str, ...] = ("dgtit",)
+    deadline_days: int = 2  # 000 Anexo A: "dentro de los siguientes dos días hábiles"
+    # Approvers are reminded this long before the deadline (end of the last business day): the
+    # reminder reaches them during their last working afternoon.
+    remind_hours: float = 8.0
+    expire_days: int = 3  # business days after the deadline (escalated meanwhile) until expiry
+    # A masivo is never silently sent (POLICY.md): past expiry it is rejected and the sender
+    # told; "keep" leaves it in the queue, escalated, for as long as it takes.
+    expiry_outcome: str = "reject"
+    timezone: str = "America/Mexico_City"
+    extra_holidays: tuple[str, ...] = ()  # ISO dates: state holidays, December recess
+    notice_from: str = ""  # From: of notices; default postmaster@<first home domain>
+    session_hours: float = 8.0
+    secure_cookies: bool = False  # set true when [web] is served behind HTTPS
+
+
+@dataclass(frozen=True)
 class Config:
     smtp: SMTPSettings = SMTPSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     web: WebSettings = WebSettings()
     store: StoreSettings = StoreSettings()
     organization: OrganizationSettings = OrganizationSettings()
+    approval: ApprovalSettings = ApprovalSettings()
     profile: Profile = Profile()
     profiles: Mapping[str, Profile] = field(default_factory=dict)
     source: str = "<embedded default>"
@@ -220,6 +247,27 @@ def _validate(config: Config) -> None:
             raise ConfigError("organization.home_domains", domain, "domain names like gto.gob.mx")
     for name, profile in [("profile", config.profile), *config.profiles.items()]:
         _validate_profile(profile, name)
+    _validate_approval(config)
+
+
+def _validate_approval(config: Config) -> None:
+    approval = config.approval
+    for role in approval.roles:
+        if not role.isidentifier() or role in ("administrator", "auditor"):
+            raise ConfigError("approval.roles", role, "names like dgtit (not administrator or auditor)")
+    for role in approval.required:
+        if role not in approval.roles:
+            raise ConfigError("approval.required", role, "roles listed in approval.roles")
+    for name, profile in [("profile", config.profile), *config.profiles.items()]:
+        for role in profile.masivo.approvers:
+            if role not in approval.roles:
+                raise ConfigError(f"{name}.masivo.approvers", role, "roles listed in approval.roles")
+    if approval.expiry_outcome not in ("reject", "keep"):
+        raise ConfigError("approval.expiry_outcome", approval.expiry_outcome, '"reject" or "keep"')
+    try:
+        deadlines.calendar(approval.timezone, approval.extra_holidays)
+    except (ValueError, KeyError) as error:
+        raise ConfigError("approval", approval.extra_holidays, f"ISO dates and a valid timezone ({error})")
 
 
 def _validate_profile(profile: Profile, key: str) -> None:

@@ -231,6 +231,28 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """One role's decision on a held message (the approvals table)."""
+
+    role: str
+    username: str
+    decision: str  # "approve" or "reject"
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class User:
+    """A person of the approval web app: administrator, approver roles, or auditor."""
+
+    username: str
+    roles: tuple[str, ...]
+    email: str = ""
+    active: bool = True
+    password_hash: str = ""
+
+
+@dataclass(frozen=True)
 class HeldMessage:
     """A message committed to the store to wait for approval."""
 
@@ -243,4 +265,12 @@ class HeldMessage:
     deadline: datetime | None = None
     ticket: str = ""  # set by the store
     status_token: str = ""  # set by the store: the unguessable key of the status page
-    state: str = "held"
+    state: str = "held"  # held, approved, delivered, rejected, expired
+    dependency: str = ""  # the sender's dependency, from the directory
+    required_roles: tuple[str, ...] = ()  # every one must approve before release
+    classes: tuple[tuple[str, int], ...] = ()  # recipients per kind (own, home, peer, ...)
+    assignee: str = ""  # the approver who has it in hand
+    expires_at: datetime | None = None
+    decided_at: datetime | None = None
+    outcome_reason: str = ""
+    approvals: tuple[Approval, ...] = ()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from gateway import metrics, replies
-from gateway.model import Action, Decision, DecisionRecord, HeldMessage, Message
+from gateway import holds, metrics, replies
+from gateway.model import Action, Decision, DecisionRecord, Message
 from gateway.pipeline import Environment, rules_header
 from gateway.store import Store, StoreError
 from relay import dsn
@@ -44,12 +44,8 @@ async def settle(msg: Message, decision: Decision, services: Services) -> str:
 
 
 async def _hold(msg: Message, decision: Decision, services: Services) -> tuple[str, str]:
-    held = HeldMessage(
-        msg.id, msg.envelope, msg.raw, decision.verdicts, services.env.clock.now(),
-        subject=_subject(msg),
-    )  # fmt: skip
     try:
-        stored = await services.store.hold(held)
+        stored = await holds.hold(msg, decision, services, _subject(msg))
     except StoreError as error:
         log.error("%s hold failed, tempfailing: %s", msg.id, error)
         metrics.STORE_ERRORS.labels(op="hold").inc()

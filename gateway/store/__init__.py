@@ -10,14 +10,18 @@ would cost more than the whole policy (DESIGN.md: 0.38 ms per SQLite commit).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import secrets
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
 
-from gateway.model import Action, DecisionRecord, Envelope, HeldMessage, Verdict
-from gateway.store.database import Database, DatabaseError, Row, SQLiteDatabase
+from gateway.model import Action, DecisionRecord, HeldMessage, User
+from gateway.store import audit, moderation, users
+from gateway.store.database import Database, DatabaseError, Executor, Row, SQLiteDatabase
+from gateway.store.moderation import ticket_number, ticket_of
 from gateway.store.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -88,27 +92,82 @@ class Store:
     # -- held messages ------------------------------------------------------------------------
 
     async def hold(self, held: HeldMessage) -> HeldMessage:
-        """Commit ``held`` durably; returns it with its ticket and status token set."""
+        """Commit ``held`` durably with its audit row; returns it with ticket and status token."""
         token = secrets.token_urlsafe(24)
         try:
             async with self.db.transaction() as tx:
                 row = await tx.fetchone(
                     "INSERT INTO held (message_id, created_at, sender, recipients, size, subject,"
-                    " reasons, deadline, status_token, state, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-                    " RETURNING id",
+                    " reasons, deadline, status_token, state, raw, dependency, required_roles,"
+                    " classes, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                     *_held_row(held, token),
                 )
+                assert row is not None
+                stored = replace(held, ticket=ticket_of(int(str(row[0]))), status_token=token)
+                entry = audit.AuditEntry(held.created_at, "compuerta", "", "hold", stored.ticket,
+                                         ", ".join(held_rules(held)), digest(held.raw))  # fmt: skip
+                await audit.append(tx, self.db.dialect, entry)
         except DatabaseError as error:
             raise StoreError(f"hold not committed: {error}") from error
-        assert row is not None
-        return replace(held, ticket=ticket_of(int(str(row[0]))), status_token=token)
+        return stored
 
     async def held(self, ticket: str) -> HeldMessage | None:
         number = ticket_number(ticket)
-        if number is None:
-            return None
-        row = await self.db.fetchone(f"SELECT {_HELD_COLUMNS} FROM held WHERE id = ?", number)
-        return None if row is None else _held_from(row)
+        return None if number is None else await moderation.one(self.db, number)
+
+    async def held_by_token(self, token: str) -> HeldMessage | None:
+        return await moderation.by_token(self.db, token) if token else None
+
+    async def queue(self, spec: moderation.QueueFilter) -> tuple[list[HeldMessage], int]:
+        return await moderation.queue(self.db, spec)
+
+    def transaction(self) -> AbstractAsyncContextManager[Executor]:
+        """One atomic unit for gateway.moderation: a state change with its approvals and audit."""
+        return self.db.transaction()
+
+    async def audit_entries(self, ticket: str = "") -> list[audit.AuditEntry]:
+        return await audit.entries(self.db, ticket)
+
+    async def audit_verify(self) -> tuple[int, int | None]:
+        return await audit.verify(self.db)
+
+    # -- people of the web app (gateway.store.users) --------------------------------------------
+
+    async def add_user(self, user: User, at: datetime) -> None:
+        try:
+            async with self.db.transaction() as tx:
+                await users.add(tx, user, at)
+                await audit.append(tx, self.db.dialect, _user_entry(at, "user.add", user.username))
+        except DatabaseError as error:
+            raise StoreError(f"user {user.username} not added: {error}") from error
+
+    async def update_user(self, username: str, column: str, value: object, at: datetime) -> bool:
+        async with self.db.transaction() as tx:
+            changed = await users.update(tx, username, column, value)
+            if changed and column != "api_token_hash":
+                await audit.append(tx, self.db.dialect, _user_entry(at, f"user.{column}", username))
+        return changed
+
+    async def user(self, username: str) -> User | None:
+        return await users.get(self.db, username)
+
+    async def users(self) -> list[User]:
+        return await users.listing(self.db)
+
+    async def users_with_role(self, role: str) -> list[User]:
+        return await users.with_role(self.db, role)
+
+    async def user_by_token(self, token_hash: str) -> User | None:
+        return await users.by_token(self.db, token_hash)
+
+    async def open_session(self, token_hash: str, username: str, csrf: str, expires: datetime) -> None:
+        await users.open_session(self.db, token_hash, username, csrf, expires)
+
+    async def session(self, token_hash: str, now: datetime) -> tuple[User, str] | None:
+        return await users.session(self.db, token_hash, now)
+
+    async def close_session(self, token_hash: str) -> None:
+        await users.close_session(self.db, token_hash)
 
 
 async def open_store(url: str, batch: int = 64) -> Store:
@@ -131,18 +190,6 @@ async def _open_database(url: str) -> Database:
     raise StoreError(f"unsupported store url {url!r}")
 
 
-def ticket_of(number: int) -> str:
-    return f"C-{number:06d}"
-
-
-def ticket_number(ticket: str) -> int | None:
-    digits = ticket.strip().upper().removeprefix("C-")
-    return int(digits) if digits.isdigit() else None
-
-
-_HELD_COLUMNS = "message_id, created_at, recipients, reasons, raw, subject, deadline, status_token, state, id"
-
-
 def _decision_row(r: DecisionRecord) -> tuple[object, ...]:
     return (
         r.message_id, r.at.isoformat(), r.stage, r.sender, r.recipients, r.size,
@@ -159,27 +206,26 @@ def _decision_from(row: Row) -> DecisionRecord:
     )  # fmt: skip
 
 
+def _user_entry(at: datetime, action: str, username: str) -> audit.AuditEntry:
+    return audit.AuditEntry(at, "compuerta-cli", "administrator", action, "", username)
+
+
+def digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def held_rules(held: HeldMessage) -> tuple[str, ...]:
+    return tuple(v.rule for v in held.reasons)
+
+
 def _held_row(held: HeldMessage, token: str) -> tuple[object, ...]:
     envelope = {"mail_from": held.envelope.mail_from, "rcpt_tos": list(held.envelope.rcpt_tos)}
     reasons = [[v.action.name.lower(), v.rule, v.detail] for v in held.reasons]
     deadline = held.deadline.isoformat() if held.deadline else None
+    expires = held.expires_at.isoformat() if held.expires_at else None
     return (
-        held.message_id, held.created_at.isoformat(), held.envelope.mail_from,
+        held.message_id, held.created_at.isoformat(), held.envelope.mail_from.lower(),
         json.dumps(envelope), len(held.raw), held.subject, json.dumps(reasons), deadline,
-        token, held.state, held.raw,
-    )  # fmt: skip
-
-
-def _held_from(row: Row) -> HeldMessage:
-    message_id, created, envelope_json, reasons_json, raw, subject, deadline, token, state, number = row
-    envelope = json.loads(str(envelope_json))
-    reasons = tuple(
-        Verdict(Action[a.upper()], rule, detail) for a, rule, detail in json.loads(str(reasons_json))
-    )
-    return HeldMessage(
-        str(message_id), Envelope(envelope["mail_from"], tuple(envelope["rcpt_tos"])),
-        bytes(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else b"", reasons,
-        datetime.fromisoformat(str(created)), str(subject or ""),
-        datetime.fromisoformat(str(deadline)) if deadline else None,
-        ticket_of(int(str(number))), str(token), str(state),
+        token, held.state, held.raw, held.dependency, ",".join(held.required_roles),
+        json.dumps(dict(held.classes)), expires,
     )  # fmt: skip

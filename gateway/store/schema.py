@@ -53,6 +53,70 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX held_state ON held (state, created_at)",
         ),
     ),
+    Migration(  # issue 4: moderation of held masivos, audit chain, web users and sessions
+        sqlite=(
+            "ALTER TABLE held ADD COLUMN dependency TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN required_roles TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN classes TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE held ADD COLUMN assignee TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN expires_at TEXT",
+            "ALTER TABLE held ADD COLUMN decided_at TEXT",
+            "ALTER TABLE held ADD COLUMN outcome_reason TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN reminded INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE held ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX held_state_deadline ON held (state, deadline)",
+            "CREATE INDEX held_sender ON held (sender, state)",
+            "CREATE INDEX held_dependency ON held (dependency, state)",
+            """CREATE TABLE approvals (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, held_id BIGINT NOT NULL, role TEXT NOT NULL, username TEXT NOT NULL,
+                decision TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', at TEXT NOT NULL,
+                UNIQUE (held_id, role))""",
+            # Append-only and hash-chained: each row's hash covers the previous row's hash
+            """CREATE TABLE audit (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
+                action TEXT NOT NULL, ticket TEXT NOT NULL, reason TEXT NOT NULL,
+                digest TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)""",
+            """CREATE TABLE users (
+                username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, roles TEXT NOT NULL,
+                email TEXT NOT NULL DEFAULT '', active INTEGER NOT NULL DEFAULT 1,
+                api_token_hash TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL)""",
+            "CREATE INDEX users_api_token ON users (api_token_hash)",
+            """CREATE TABLE sessions (
+                token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL,
+                expires_at TEXT NOT NULL)""",
+        ),
+        postgres=(
+            "ALTER TABLE held ADD COLUMN dependency TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN required_roles TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN classes TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE held ADD COLUMN assignee TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN expires_at TEXT",
+            "ALTER TABLE held ADD COLUMN decided_at TEXT",
+            "ALTER TABLE held ADD COLUMN outcome_reason TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN reminded INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE held ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX held_state_deadline ON held (state, deadline)",
+            "CREATE INDEX held_sender ON held (sender, state)",
+            "CREATE INDEX held_dependency ON held (dependency, state)",
+            """CREATE TABLE approvals (
+                id BIGSERIAL PRIMARY KEY, held_id BIGINT NOT NULL, role TEXT NOT NULL, username TEXT NOT NULL,
+                decision TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', at TEXT NOT NULL,
+                UNIQUE (held_id, role))""",
+            # Append-only and hash-chained: each row's hash covers the previous row's hash
+            """CREATE TABLE audit (
+                id BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
+                action TEXT NOT NULL, ticket TEXT NOT NULL, reason TEXT NOT NULL,
+                digest TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)""",
+            """CREATE TABLE users (
+                username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, roles TEXT NOT NULL,
+                email TEXT NOT NULL DEFAULT '', active INTEGER NOT NULL DEFAULT 1,
+                api_token_hash TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL)""",
+            "CREATE INDEX users_api_token ON users (api_token_hash)",
+            """CREATE TABLE sessions (
+                token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL,
+                expires_at TEXT NOT NULL)""",
+        ),
+    ),
 )
 
 
