@@ -4,6 +4,7 @@ exactly-once release under concurrency, and the hash-chained audit trail."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import pytest
@@ -23,7 +24,7 @@ SOCIAL = Actor("social1", ("comunicacion_social",))
 
 
 async def start(factory: GatewayFactory, sink: Sink, clock: FixedClock | None = None,
-                overrides: dict[str, object] | None = None) -> Gateway:  # fmt: skip
+                overrides: Mapping[str, object] | None = None) -> Gateway:  # fmt: skip
     gateway = await factory(sink.port, overrides, directory.build(), clock)
     at = datetime(2026, 1, 1, tzinfo=UTC)
     await gateway.store.add_user(User("dgtit1", ("dgtit",), "dgtit1@gto.gob.mx", password_hash="-"), at)
