@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.commands import check, config, db, serve
+from gateway.commands import audit, check, config, db, held, serve, users
 
 COMMANDS: tuple[ModuleType, ...] = (
     serve,
     config,
     check,
     db,
+    held,
+    users,
+    audit,
 )
