@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from filters import attach_dangerous, freemail_list, freemail_mass, masivo, rcpt_max, size_max
+from filters import (
+    attach_dangerous,
+    attach_media,
+    attach_uncompressed,
+    freemail_list,
+    freemail_mass,
+    masivo,
+    rcpt_max,
+    size_max,
+)
 
 REGISTRY: dict[str, ModuleType] = {
     size_max.RULE: size_max,
     rcpt_max.RULE: rcpt_max,
     attach_dangerous.RULE: attach_dangerous,
+    attach_media.RULE: attach_media,
+    attach_uncompressed.RULE: attach_uncompressed,
     freemail_mass.RULE: freemail_mass,
     masivo.RULE: masivo,
     freemail_list.RULE: freemail_list,

@@ -1,156 +1,301 @@
 """Parse a message's bytes once into the read-only MimeView that every filter reads.
 
-Trusts nothing: the bytes come from the network. Walks the MIME tree iteratively with limits
-on depth, part count and decoded bytes; decodes every declared file name (RFC 2231, RFC 2047)
-and normalises it; asks libmagic (the only importer of python-magic) for the true type of
-attachment-like parts. Whatever it cannot inspect becomes a Problem, never an exception.
+Trusts nothing: the bytes come from the network. Walks the MIME tree iteratively with limits on
+depth, part count, header count and decoded bytes; reads names with filters._names, decodes with
+filters._decoders, types with filters._magic, unpacks archives with filters._archive. Whatever
+it cannot inspect unambiguously becomes a Problem, never an exception and never a silent pass.
 Hands the view to the pipeline, which hands it to the filters.
 """
 
 from __future__ import annotations
 
-import email.header
+import email.errors
 import email.parser
 import email.policy
-import email.utils
 import html
+import logging
 import re
-import unicodedata
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
 
-import magic
-
+from filters import _archive, _decoders, _names
+from filters._magic import ARCHIVES, true_type
 from gateway.model import MimeView, Part, Problem
+
+log = logging.getLogger(__name__)
+
+# Problem kinds; attach.dangerous maps each to its own configurable action.
+LIMIT, MALFORMED, ENCRYPTED, NAME = "limit", "malformed", "encrypted", "name"
 
 
 @dataclass(frozen=True)
 class Limits:
     max_depth: int = 20  # amavisd-new $MAXLEVELS is 14; forwards of forwards need some room
     max_parts: int = 1000  # amavisd-new $MAXFILES is 1500
+    max_headers: int = 1000  # per part
+    max_decoded_bytes: int = 100 << 20
     max_text_chars: int = 1_000_000
-    magic_bytes: int = 4096  # enough for libmagic's PE, ELF, script and media signatures
+    max_archive_depth: int = 5  # Haraka archive.max_depth (THREATS.md Z2)
+    max_expanded: int = 200 << 20  # amavis $MAX_EXPANSION_QUOTA is 300 MB (THREATS.md Z4)
+    max_member: int = 100 << 20
+    max_members: int = 5000
+    max_ratio: int = 100  # DEFLATE reaches ~1000:1 only on junk (Fifield, "A better zip bomb")
+    sample_min: int = 256 << 10  # attachments this large get a compressibility sample
+    sample_bytes: int = 64 << 10
 
 
 LIMITS = Limits()
-_PARSER = email.parser.BytesParser(policy=email.policy.compat32)
-_MAGIC = magic.Magic(mime=True)
-# Bidi overrides and isolates, zero-width and other invisible characters (THREATS.md M7)
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
+_PARSER = email.parser.BytesParser(policy=email.policy.compat32)  # DESIGN.md: 6x faster than default
 _TAGS = re.compile(r"<[^>]*>")
+_ONCE = ("content-type", "content-transfer-encoding", "content-disposition")
+_BENIGN = (email.errors.CloseBoundaryNotFoundDefect,)  # common and harmless: last part still read
 
 
-def normalise_name(name: str) -> str:
-    """Fold a file name to the form Windows would act on (THREATS.md M6-M8)."""
-    name = unicodedata.normalize("NFKC", name)
-    name = _INVISIBLE.sub("", name)
-    name = "".join(ch for ch in name if unicodedata.category(ch) != "Cc")
-    # Windows ignores trailing dots and spaces: "informe.cmd. " runs as informe.cmd
-    return name.rstrip(". \t").casefold()
+@dataclass
+class _Walk:
+    """The state of one parse: what was found so far and what is left of the budgets."""
+
+    limits: Limits
+    budget: _archive.Budget
+    parts: list[Part] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    nodes: int = 0
+    decoded: int = 0
+
+    def problem(self, kind: str, detail: str, path: str = "") -> None:
+        self.problems.append(Problem(kind, detail[:300], path))
+
+    def issues(self, kind: str, details: list[str], path: str) -> None:
+        for detail in details:
+            self.problem(kind, detail, path)
 
 
-def true_type(data: bytes) -> str:
-    """libmagic's MIME type for the first bytes of ``data``."""
-    if not data:
-        return "application/x-empty"
-    try:
-        return str(_MAGIC.from_buffer(data[: LIMITS.magic_bytes]))
-    except magic.MagicException:
-        return "application/octet-stream"
+def _raw_checks(raw: bytes, walk: _Walk) -> None:
+    """Bare CR/LF and NUL are read differently by different parsers (THREATS.md M9, M18)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    if b"\x00" in head:
+        walk.problem(MALFORMED, "NUL in the header block")
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\r") != crlf:
+        walk.problem(MALFORMED, "bare CR in the message")
+    if crlf and raw.count(b"\n") != crlf:
+        walk.problem(MALFORMED, "bare LF in a message with CRLF line ends")
 
 
-def _decode_words(value: str) -> str:
-    # RFC 2047 words inside parameters are not standard, but mail clients decode them (M4)
-    if "=?" not in value:
-        return value
-    try:
-        chunks = email.header.decode_header(value)
-    except (ValueError, LookupError):
-        return value
-    out = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, bytes):
-            out.append(chunk.decode(charset or "ascii", errors="replace"))
-        else:
-            out.append(chunk)
-    return "".join(out)
+def _header_checks(node: EmailMessage, path: str, walk: _Walk) -> None:
+    keys = [key.lower() for key in node]
+    if len(keys) > walk.limits.max_headers:
+        walk.problem(LIMIT, f"more than {walk.limits.max_headers} header fields", path)
+    for name in _ONCE:
+        if keys.count(name) > 1:
+            # THREATS.md M2, M12: each client picks another copy (MIME-tools ambiguous_content)
+            walk.problem(MALFORMED, f"{name} given {keys.count(name)} times", path)
+    if any("\x00" in str(value) or "\r" in str(value).replace("\r\n", "") for value in node.values()):
+        walk.problem(MALFORMED, "NUL or bare CR in a header", path)
+    for defect in node.defects:
+        if not isinstance(defect, _BENIGN):
+            # StartBoundaryNotFound, NoBoundaryInMultipart, ... hide parts from us (M16)
+            walk.problem(MALFORMED, f"MIME defect: {type(defect).__name__}", path)
 
 
-def declared_names(part: EmailMessage) -> tuple[str, ...]:
-    """Every name a part declares, in Content-Disposition and Content-Type (M1-M4)."""
-    names: list[str] = []
-    for param, header in (("filename", "content-disposition"), ("name", "content-type")):
-        raw = part.get_param(param, header=header)
-        if raw is None:
-            continue
-        value = email.utils.collapse_rfc2231_value(raw) if isinstance(raw, tuple) else str(raw)
-        names.append(normalise_name(_decode_words(value)))
-    return tuple(dict.fromkeys(name for name in names if name))
+def _params(node: EmailMessage, header: str, path: str, walk: _Walk) -> _names.Params:
+    params = _names.parse_params(str(node.get(header, "")))
+    walk.issues(MALFORMED, params.issues, path)
+    params.issues.clear()
+    return params
 
 
-def _payload(part: EmailMessage) -> bytes:
-    data = part.get_payload(decode=True)
-    return data if isinstance(data, bytes) else b""
+def _names_of(node: EmailMessage, content_type: _names.Params, path: str, walk: _Walk) -> tuple[str, ...]:
+    """Every declared name of a part, from both headers (THREATS.md M1-M4, M7, M10)."""
+    disposition = _params(node, "content-disposition", path, walk)
+    found = _names.names_of(disposition, "filename") + _names.names_of(content_type, "name")
+    walk.issues(MALFORMED, disposition.issues + content_type.issues, path)
+    for name in found:
+        if _names.obscured(name):
+            walk.problem(NAME, f"bidi, invisible or control character in file name {name!r}", path)
+    return tuple(dict.fromkeys(n for n in map(_names.normalise, found) if n))
 
 
-def _text_of(part: EmailMessage, data: bytes) -> str:
-    charset = part.get_content_charset() or "utf-8"
+def _payload(node: EmailMessage, path: str, walk: _Walk, encoding: str | None = None) -> bytes:
+    # The payload as received: get_payload() re-decodes 8-bit text with the declared charset.
+    payload = vars(node).get("_payload")
+    if not isinstance(payload, str):
+        return b""
+    raw = payload.encode("ascii", "surrogateescape")
+    walk.decoded += len(raw)
+    if walk.decoded > walk.limits.max_decoded_bytes:
+        walk.problem(LIMIT, f"more than {walk.limits.max_decoded_bytes} decoded bytes", path)
+        return b""
+    issues: list[str] = []
+    if encoding is None:
+        encoding = str(node.get("content-transfer-encoding", ""))
+    data = _decoders.transfer(raw, encoding, issues)
+    walk.issues(MALFORMED, issues, path)
+    return data
+
+
+def _text_of(node: EmailMessage, data: bytes) -> str:
+    charset = str(node.get_content_charset() or "utf-8")
     try:
         text = data.decode(charset, errors="replace")
     except LookupError:
         text = data.decode("utf-8", errors="replace")
-    if part.get_content_subtype() == "html":
+    if node.get_content_subtype() == "html":
         text = html.unescape(_TAGS.sub(" ", text))
     return text
 
 
+def _sample_ratio(data: bytes, limits: Limits) -> float:
+    """Compressed size of a sample over its size: near 1.0 when already compressed."""
+    if len(data) < limits.sample_min:
+        return 1.0
+    sample = data[: limits.sample_bytes]
+    return len(zlib.compress(sample, 1)) / len(sample)
+
+
+@dataclass(frozen=True)
+class _File:
+    """A file to inspect: a MIME leaf, an archive member, or a file found in a body or TNEF."""
+
+    path: str
+    names: tuple[str, ...]
+    data: bytes
+    content_type: str = ""
+    depth: int = 0
+    size: int = -1  # decoded size when ``data`` holds only the first bytes
+    container: str = ""  # "", "archive" or "document"
+    examined: bool = True
+
+
+def _inspect(file: _File, walk: _Walk, archive_depth: int = 0) -> None:
+    kind = true_type(file.data) if file.examined else ""
+    size = len(file.data) if file.size < 0 else file.size
+    ratio = 1.0 if file.container else _sample_ratio(file.data, walk.limits)
+    walk.parts.append(
+        Part(file.path, file.content_type, file.names, kind, size, True, file.depth,
+             bool(file.container), file.container, ratio)
+    )  # fmt: skip
+    if kind in ARCHIVES or _archive.looks_like_zip(file.data):
+        _unpack(file, walk, archive_depth + 1)
+
+
+def _unpack(file: _File, walk: _Walk, archive_depth: int) -> None:
+    if archive_depth > walk.limits.max_archive_depth:
+        walk.problem(LIMIT, f"archive nested deeper than {walk.limits.max_archive_depth}", file.path)
+        return
+    listing = _archive.inspect(file.data, walk.budget)
+    for kind, detail in listing.issues:
+        walk.problem(kind, detail, file.path)
+    container = "document" if listing.document else "archive"
+    for member in listing.members:
+        names = tuple(n for n in (_names.normalise(member.name),) if n)
+        if _names.obscured(member.name):
+            walk.problem(NAME, f"bidi, invisible or control character in {member.name!r}", file.path)
+        inner = _File(f"{file.path}/{member.name}", names, member.data, "", file.depth + 1,
+                      member.size, container, member.examined)  # fmt: skip
+        _inspect(inner, walk, archive_depth)
+
+
+def _found_files(files: list[_decoders.File], prefix: str, parent: _File, walk: _Walk) -> None:
+    for found in files:
+        names = tuple(n for n in (_names.normalise(found.name),) if n)
+        if _names.obscured(found.name):
+            walk.problem(NAME, f"bidi, invisible or control character in {found.name!r}", parent.path)
+        _inspect(_File(f"{parent.path}/{prefix}:{found.name}", names, found.data, "", parent.depth + 1), walk)
+
+
+def _is_attachment(node: EmailMessage, names: tuple[str, ...]) -> bool:
+    disposition = str(node.get("content-disposition", "")).split(";")[0].strip().lower()
+    return bool(names) or disposition == "attachment" or node.get_content_maintype() != "text"
+
+
+def _leaf(node: EmailMessage, content_type: _names.Params, path: str, depth: int, walk: _Walk) -> None:
+    names = _names_of(node, content_type, path, walk)
+    data = _payload(node, path, walk)
+    file = _File(path, names, data, node.get_content_type(), depth)
+    if _is_attachment(node, names):
+        _inspect(file, walk)
+    else:
+        walk.parts.append(Part(path, file.content_type, names, "", len(data), False, depth))
+        walk.texts.append(_text_of(node, data))
+    issues: list[str] = []
+    if node.get_content_maintype() == "text":
+        _found_files(_decoders.inline_files(data, issues), "uu", file, walk)
+    if node.get_content_type() == "application/ms-tnef" or "winmail.dat" in names:
+        _found_files(_decoders.tnef(data, issues), "tnef", file, walk)
+    walk.issues(MALFORMED, issues, path)
+
+
+def _wrapped(node: EmailMessage, path: str, walk: _Walk) -> list[EmailMessage]:
+    """The message inside a message/rfc822 part, also when base64-wrapped (THREATS.md M12, M14)."""
+    children = node.get_payload()
+    encoding = str(node.get("content-transfer-encoding", "")).strip().lower()
+    if not isinstance(children, list):
+        return []
+    inner = [child for child in children if isinstance(child, EmailMessage)]
+    if encoding in _decoders.IDENTITY or len(inner) != 1 or inner[0].keys():
+        return inner
+    # RFC 2046 §5.2.1 allows only 7bit/8bit/binary here; clients decode it anyway, so do we.
+    return [_PARSER.parsebytes(_payload(inner[0], path, walk, encoding))]
+
+
+def _node(node: EmailMessage, path: str, depth: int, walk: _Walk) -> list[EmailMessage]:
+    """Inspect one node; returns its children to walk."""
+    _header_checks(node, path, walk)
+    content_type = _params(node, "content-type", path, walk)
+    if len(content_type.get("boundary")) + len(content_type.get("boundary*")) > 1:
+        walk.problem(MALFORMED, "boundary given more than once", path)  # THREATS.md M16
+    if node.get_content_maintype() == "message" and node.get_content_subtype() in (
+        "partial",
+        "external-body",
+    ):
+        walk.problem(MALFORMED, f"{node.get_content_type()} cannot be inspected", path)
+    if node.get_content_type() in ("message/rfc822", "message/global"):
+        return _wrapped(node, path, walk)
+    if node.is_multipart():
+        payload = node.get_payload()
+        return [child for child in payload if isinstance(child, EmailMessage)]
+    _leaf(node, content_type, path, depth, walk)
+    return []
+
+
+def _walk(root: EmailMessage, walk: _Walk) -> None:
+    stack: list[tuple[EmailMessage, str, int]] = [(root, "1", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        walk.nodes += 1
+        if depth > walk.limits.max_depth:
+            walk.problem(LIMIT, f"MIME depth over {walk.limits.max_depth}", path)
+            continue
+        if walk.nodes > walk.limits.max_parts:
+            walk.problem(LIMIT, f"more than {walk.limits.max_parts} parts", path)
+            return
+        children = _node(node, path, depth, walk)
+        for index, child in reversed(list(enumerate(children, 1))):
+            stack.append((child, f"{path}.{index}", depth + 1))
+
+
 def _headers(msg: EmailMessage) -> tuple[tuple[str, str], ...]:
-    out = []
-    for key, value in msg.items():
-        out.append((key.lower(), _decode_words(str(value))))
-    return tuple(out)
-
-
-def _is_attachment(part: EmailMessage, names: tuple[str, ...]) -> bool:
-    disposition = (part.get("content-disposition") or "").split(";")[0].strip().lower()
-    return (
-        bool(names)
-        or disposition == "attachment"
-        or part.get_content_maintype()
-        not in (
-            "text",
-            "multipart",
-        )
-    )
+    return tuple((key.lower(), _names.decode_words(str(value))) for key, value in msg.items())
 
 
 def parse(raw: bytes, limits: Limits = LIMITS) -> MimeView:
     """Build the view of ``raw``; never raises on hostile input."""
-    root = _PARSER.parsebytes(raw)
-    parts: list[Part] = []
-    problems: list[Problem] = []
-    texts: list[str] = []
-    stack: list[tuple[EmailMessage, str, int]] = [(root, "1", 0)]
-    while stack:
-        node, path, depth = stack.pop()
-        if depth > limits.max_depth:
-            problems.append(Problem("depth", f"MIME depth over {limits.max_depth}", path))
-            continue
-        if len(parts) >= limits.max_parts:
-            problems.append(Problem("parts", f"more than {limits.max_parts} parts", path))
-            break
-        if node.is_multipart():
-            children = node.get_payload()
-            if isinstance(children, list):
-                for index, child in reversed(list(enumerate(children, 1))):
-                    stack.append((child, f"{path}.{index}", depth + 1))
-            continue
-        names = declared_names(node)
-        data = _payload(node)
-        attachment = _is_attachment(node, names)
-        kind = true_type(data) if attachment else ""
-        parts.append(Part(path, node.get_content_type(), names, kind, len(data), attachment, depth))
-        if not attachment and node.get_content_maintype() == "text":
-            texts.append(_text_of(node, data))
-    text = "\n".join(texts)[: limits.max_text_chars]
-    return MimeView(_headers(root), tuple(parts), text, tuple(problems))
+    budget = _archive.Budget(limits.max_expanded, limits.max_members, limits.max_member, limits.max_ratio)
+    walk = _Walk(limits, budget)
+    _raw_checks(raw, walk)
+    headers: tuple[tuple[str, str], ...] = ()
+    try:
+        root = _PARSER.parsebytes(raw)
+        headers = _headers(root)
+        _walk(root, walk)
+    except RecursionError:
+        # THREATS.md M15: CPython's parser recurses per nesting level; 1000 levels blow the stack
+        walk.problem(LIMIT, "MIME nesting too deep to parse")
+    except Exception as error:  # a parser bug must not pass a message unchecked: fail closed
+        log.exception("MIME parser failed")
+        walk.problem(MALFORMED, f"parser failure: {type(error).__name__}")
+    text = "\n".join(walk.texts)[: limits.max_text_chars]
+    return MimeView(headers, tuple(walk.parts), text, tuple(walk.problems))

@@ -17,7 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filters import attach_dangerous, freemail_list, freemail_mass, masivo, rcpt_max, size_max
+from filters import (
+    attach_dangerous,
+    attach_media,
+    attach_uncompressed,
+    freemail_list,
+    freemail_mass,
+    masivo,
+    rcpt_max,
+    size_max,
+)
 from gateway import deadlines
 from gateway.model import Action
 
@@ -37,12 +46,15 @@ class Profile:
     """Per-domain policy: one field per rule, holding that filter's Settings."""
 
     order: tuple[str, ...] = (
-        "size.max", "rcpt.max", "attach.dangerous", "freemail.mass", "masivo", "freemail.list",
+        "size.max", "rcpt.max", "attach.dangerous", "attach.media", "attach.uncompressed",
+        "freemail.mass", "masivo", "freemail.list",
     )  # fmt: skip
     check_timeout: float = 10.0  # seconds a single check may take (style rule 12)
     size_max: size_max.Settings = field(default_factory=size_max.Settings)
     rcpt_max: rcpt_max.Settings = field(default_factory=rcpt_max.Settings)
     attach_dangerous: attach_dangerous.Settings = field(default_factory=attach_dangerous.Settings)
+    attach_media: attach_media.Settings = field(default_factory=attach_media.Settings)
+    attach_uncompressed: attach_uncompressed.Settings = field(default_factory=attach_uncompressed.Settings)
     freemail_mass: freemail_mass.Settings = field(default_factory=freemail_mass.Settings)
     masivo: masivo.Settings = field(default_factory=masivo.Settings)
     freemail_list: freemail_list.Settings = field(default_factory=freemail_list.Settings)
@@ -278,6 +290,9 @@ def _validate_profile(profile: Profile, key: str) -> None:
             raise ConfigError(f"{key}.order", rule, "rule ids: " + ", ".join(REGISTRY))
     for rule in REGISTRY:
         settings = profile.settings(rule)
-        action = getattr(settings, "action", Action.ACCEPT)
-        if action == Action.ACCEPT:
+        if getattr(settings, "action", Action.ACCEPT) == Action.ACCEPT:
             raise ConfigError(f"{key}.{rule}.action", "accept", "tag, hold, tempfail or reject")
+        # Fail closed: no other action of a rule (e.g. attach.dangerous encrypted_action) accepts.
+        for name, value in vars(settings).items():
+            if name.endswith("_action") and value == Action.ACCEPT:
+                raise ConfigError(f"{key}.{rule}.{name}", "accept", "tag, hold, tempfail or reject")

@@ -77,6 +77,8 @@ class Part:
     is_attachment: bool
     depth: int = 0  # MIME nesting plus archive nesting
     in_archive: bool = False
+    container: str = ""  # "archive" or "document" (OOXML/ODF) for archive members
+    sample_ratio: float = 1.0  # zlib size / size of a sample of large attachments (1.0: not sampled)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,19 @@ RULES: dict[str, Reply] = {
         "Message refused by rule attach.dangerous: executable or dangerous attachments are "
         "not allowed.",
     ),
+    "attach.media": Reply(
+        550, "5.7.1",
+        "Mensaje rechazado por la regla attach.media (lineamiento 002, inciso a): se prohíbe el "
+        "envío de correos con contenido de música y video ({detail}).",
+        "Message refused by rule attach.media: music and video attachments are not allowed.",
+    ),
+    "attach.uncompressed": Reply(
+        552, "5.3.4",
+        "Mensaje marcado por la regla attach.uncompressed (lineamiento 001 VI): los archivos "
+        "mayores a 1 MB deben enviarse comprimidos, por ejemplo en un archivo .zip ({detail}).",
+        "Message flagged by rule attach.uncompressed: compress attachments larger than 1 MB "
+        "(e.g. in a .zip file).",
+    ),
     "freemail.mass": Reply(
         550, "5.7.1",
         "Mensaje rechazado por la regla freemail.mass (lineamiento 001 VI): está estrictamente "
