@@ -139,3 +139,13 @@ def dangerous(seed: int = 5) -> Sample:
         "refused: .exe",
         _multipart(rng, "Actualización", 2048, [("factura.exe", "application/octet-stream", program)]),
     )
+
+
+def held(seed: int = 6) -> Sample:
+    """A message the default policy holds for approval: a masivo (POLICY.md, 002 masivos)."""
+    rng = random.Random(seed)
+    # own dependency plus 59 outside it: a masivo by 000's definition (no freemail: that refuses)
+    recipients = ("personal@gto.gob.mx", *(f"contacto{i}@proveedor{i % 5}.com.mx" for i in range(59)))
+    head = _headers(rng, "Invitación al evento", SENDER, recipients[0],
+                    "Content-Type: text/plain; charset=utf-8\r\n")  # fmt: skip
+    return Sample("held: masivo", head + b"\r\n" + _words(rng, 8000) + b"\r\n", SENDER, recipients)

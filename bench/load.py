@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,19 +61,37 @@ def smtp_source(port: int, sample: Sample, sessions: int, count: int) -> Load:
     return Load(count, count * len(sample.data), wall, accepted=count, generator="smtp-source")
 
 
-def run(port: int, samples: Sequence[Sample], sessions: int, count: int) -> Load:
-    """Send ``count`` messages, cycling through ``samples``, over ``sessions`` sessions."""
-    return asyncio.run(_run(port, samples, sessions, count))
+def run(port: int, samples: Sequence[Sample], sessions: int, count: int, rate: float | None = None) -> Load:
+    """Send ``count`` messages, cycling through ``samples``, over ``sessions`` sessions.
+
+    With ``rate``, messages are offered at that many per second in total (an open load below
+    saturation, to measure latency without queueing); without it, as fast as replies come.
+    """
+    return asyncio.run(_run(port, samples, sessions, count, rate))
 
 
-async def _run(port: int, samples: Sequence[Sample], sessions: int, count: int) -> Load:
+async def _run(port: int, samples: Sequence[Sample], sessions: int, count: int, rate: float | None) -> Load:
     prepared = [(sample, _payload(sample.data)) for sample in samples]
     load = Load()
     queue = iter(range(count))
     started = time.perf_counter()
-    await asyncio.gather(*(_session(port, prepared, queue, load) for _ in range(sessions)))
+    pace = None if rate is None else _Pace(started, 1.0 / rate)
+    await asyncio.gather(*(_session(port, prepared, queue, load, pace) for _ in range(sessions)))
     load.wall = time.perf_counter() - started
     return load
+
+
+@dataclass
+class _Pace:
+    """Message ``n`` may start at ``start + n * interval``."""
+
+    start: float
+    interval: float
+
+    async def wait(self, index: int) -> None:
+        delay = self.start + index * self.interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 def _payload(data: bytes) -> bytes:
@@ -82,13 +100,17 @@ def _payload(data: bytes) -> bytes:
     return stuffed + (b"" if stuffed.endswith(b"\r\n") else b"\r\n") + b".\r\n"
 
 
-async def _session(port: int, prepared: list[tuple[Sample, bytes]], queue: object, load: Load) -> None:
+async def _session(
+    port: int, prepared: list[tuple[Sample, bytes]], queue: Iterator[int], load: Load, pace: _Pace | None
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     try:
         await _reply(reader)
         writer.write(b"EHLO bench.localhost\r\n")
         await _reply(reader)
-        for index in queue:  # type: ignore[attr-defined]
+        for index in queue:
+            if pace is not None:
+                await pace.wait(index)
             sample, payload = prepared[index % len(prepared)]
             await _transaction(reader, writer, sample, payload, load)
         writer.write(b"QUIT\r\n")

@@ -140,7 +140,8 @@ def gateway(upstream: int, workdir: Path, extra: str = "", tag: str = "gateway")
         f'[smtp]\nlisten = "127.0.0.1:{port}"\n{extra}\n'
         f'[upstream]\naddress = "127.0.0.1:{upstream}"\n\n'
         f'[web]\nlisten = "127.0.0.1:{free_port()}"\n\n'
-        f'[store]\nurl = "sqlite:///{folder / "compuerta.db"}"\n'
+        f'[store]\nurl = "sqlite:///{folder / "compuerta.db"}"\n\n'
+        '[organization]\nhome_domains = ["gto.gob.mx"]\n'
     )
     command = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
     return _start(tag, command, port, folder / "gateway.log", cwd=folder)

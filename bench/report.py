@@ -1,0 +1,226 @@
+"""Write BENCHMARKS.md: the machine, the versions, every figure beside its same-run baselines.
+
+Trusts the Results of bench.suite. Every figure is min / median / max over the runs; every
+gateway figure that depends on the machine is also given as a ratio to the bare proxy (and
+to smtp-sink direct) measured in the same run, because absolute numbers drift on shared
+machines. Hands back Markdown text.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import subprocess
+from collections.abc import Callable, Sequence
+
+from bench import suite
+from bench.suite import BARE, DIRECT, GATEWAY, WORKERS, Measure, Results
+
+AMAVIS = 65.0  # issue 8: amavisd-new, banned-files check only, 10 KB, this class of machine
+
+
+def figure(values: Sequence[float], scale: float = 1.0, digits: int = 0, unit: str = "") -> str:
+    triple = suite.summary(values)
+    if triple is None:
+        return "–"
+    low, mid, high = (v * scale for v in triple)
+    return f"**{mid:.{digits}f}**{unit} ({low:.{digits}f}–{high:.{digits}f})"
+
+
+def machine() -> list[str]:
+    model = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                  if line.startswith("model name")), platform.processor() or "?")  # fmt: skip
+    memory = next(
+        (line.split()[1] for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal")), "0"
+    )
+    return [
+        f"- Machine: {model}, {os.cpu_count()} cores, {int(memory) / 2**20:.0f} GiB, Linux {platform.release()}",
+        f"- Python {platform.python_version()}; " + ", ".join(_versions()),
+        f"- Postfix (smtp-source, smtp-sink): {_postfix()}; compuerta commit {_commit()}",
+    ]
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def _versions() -> list[str]:
+    out = []
+    for name in ("aiosmtpd", "aiosmtplib", "aiosqlite", "python-magic"):
+        try:
+            out.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            out.append(f"{name} ?")
+    return out
+
+
+def _postfix() -> str:
+    try:
+        done = subprocess.run(
+            ["postconf", "-d", "-h", "mail_version"], check=False, capture_output=True, text=True, timeout=10
+        )
+    except OSError:
+        return "not installed (Python generator and sink)"
+    return done.stdout.strip() or "?"
+
+
+def _commit() -> str:
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True, timeout=10,
+                              cwd=os.path.dirname(__file__))  # fmt: skip
+    except OSError:
+        return "?"
+    return done.stdout.strip() or "?"
+
+
+def _rate(m: Measure) -> float:
+    return m.rate
+
+
+def _ms(pick: Callable[[Measure], float | None]) -> Callable[[Measure], float | None]:
+    def scaled(m: Measure) -> float | None:
+        value = pick(m)
+        return None if value is None else value * 1000
+
+    return scaled
+
+
+def throughput(results: Results) -> list[str]:
+    lines = [
+        (
+            "| scenario | smtp-sink direct | bare proxy | gateway | gateway / bare | gateway / direct | gateway MB/s "
+            "| CPU per message: bare / gateway | peak RSS: bare / gateway |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in results.scenarios:
+        if s.rate is not None or s.key.startswith("workers"):
+            continue
+        v = results.values
+        lines.append(
+            f"| {s.title} | {figure(v(s.key, DIRECT, _rate))} | {figure(v(s.key, BARE, _rate))} "
+            f"| {figure(v(s.key, GATEWAY, _rate))} | {figure(results.ratios(s.key, GATEWAY, BARE, _rate), digits=2)} "
+            f"| {figure(results.ratios(s.key, GATEWAY, DIRECT, _rate), digits=3)} "
+            f"| {figure(v(s.key, GATEWAY, lambda m: m.mbps), digits=1)} "
+            f"| {figure(v(s.key, BARE, lambda m: m.cpu), 1e6, unit=' µs')} / "
+            f"{figure(v(s.key, GATEWAY, lambda m: m.cpu), 1e6, unit=' µs')} "
+            f"| {figure(v(s.key, BARE, lambda m: m.peak_rss), 2**-20, unit=' MB')} / "
+            f"{figure(v(s.key, GATEWAY, lambda m: m.peak_rss), 2**-20, unit=' MB')} |"
+        )
+    return lines
+
+
+def latency(results: Results) -> list[str]:
+    lines = [
+        "| scenario | system | p50 | p99 | added p50 vs bare | added p99 vs bare |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in results.scenarios:
+        if s.key not in ("latency-16", "mix-16", "10k-1") or s.key == "10k-1" and not s.python:
+            continue
+        for system in s.systems:
+            p50 = results.values(s.key, system, _ms(lambda m: m.p50))
+            p99 = results.values(s.key, system, _ms(lambda m: m.p99))
+            added50 = _added(results, s.key, system, lambda m: m.p50)
+            added99 = _added(results, s.key, system, lambda m: m.p99)
+            lines.append(f"| {s.title} | {system} | {figure(p50, digits=2, unit=' ms')} | "
+                         f"{figure(p99, digits=2, unit=' ms')} | {added50} | {added99} |")  # fmt: skip
+    return lines
+
+
+def _added(results: Results, key: str, system: str, pick: Callable[[Measure], float | None]) -> str:
+    if system in (BARE, DIRECT):
+        return "–"
+    pairs = zip(results.values(key, system, _ms(pick)), results.values(key, BARE, _ms(pick)), strict=False)
+    return figure([a - b for a, b in pairs], digits=2, unit=" ms")
+
+
+def outcomes(results: Results) -> list[str]:
+    lines = []
+    for s in results.scenarios:
+        for system in s.systems:
+            runs = results.measures.get((s.key, system), [])
+            if not runs or s.rate is not None:
+                continue
+            last = runs[-1]
+            if last.refused or last.held or last.deferred:
+                lines.append(f"- {s.title}, {system} (last run): {last.accepted} relayed, {last.held} held, "
+                             f"{last.refused} refused, {last.deferred} deferred")  # fmt: skip
+    return lines or ["- every message of every other scenario was relayed (250 after upstream accepted)"]
+
+
+def workers(results: Results) -> list[str]:
+    key = "workers-16"
+    if not results.measures.get((key, WORKERS)):
+        return ["Not measured in this run."]
+    return [
+        "| bare proxy | gateway, 1 process | gateway, 2 workers | 2 workers / 1 process | 2 workers / bare |",
+        "|---|---|---|---|---|",
+        (
+            f"| {figure(results.values(key, BARE, _rate))} | {figure(results.values(key, GATEWAY, _rate))} "
+            f"| {figure(results.values(key, WORKERS, _rate))} | {figure(results.ratios(key, WORKERS, GATEWAY, _rate), digits=2)} "
+            f"| {figure(results.ratios(key, WORKERS, BARE, _rate), digits=2)} |"
+        ),
+    ]
+
+
+def memory(results: Results) -> list[str]:
+    lines = ["| system | peak RSS growth | times the message size |", "|---|---|---|"]
+    for system, values in results.memory.items():
+        growth = [g for g, _ in values]
+        times = [g / size for g, size in values]
+        lines.append(f"| {system} | {figure(growth, 2**-20, 1, ' MB')} | {figure(times, digits=2)} |")
+    return lines
+
+
+def render(results: Results, extra: dict[str, list[str]]) -> str:
+    started = datetime.datetime.fromtimestamp(results.started, datetime.UTC)
+    generator = (
+        "smtp-source"
+        if any(m.generator == "smtp-source" for v in results.measures.values() for m in v)
+        else "Python"
+    )
+    parts = [
+        "# Benchmarks",
+        "",
+        (
+            f"Written by `bench/run` on {started:%Y-%m-%d %H:%M} UTC; {results.runs} runs; every figure is "
+            "**median** (min–max) over the runs. Ratios are computed per run against the baselines "
+            "measured in that same run, then summarised. Load generator for throughput: "
+            f"{generator}; latency and mixed loads use bench/load.py (pipelined, one process)."
+        ),
+        "",
+        *machine(),
+        "",
+        *extra.get("targets", []),
+        "## Throughput",
+        "",
+        *throughput(results),
+        "",
+        "## Latency (time from MAIL to the final reply after DATA)",
+        "",
+        *latency(results),
+        "",
+        "## Outcomes",
+        "",
+        *outcomes(results),
+        "",
+        "## Both cores: `workers`",
+        "",
+        *workers(results),
+        "",
+        "## Memory: one 25 MB message (fresh process; peak RSS minus RSS before it)",
+        "",
+        *memory(results),
+        "",
+        *extra.get("stages", []),
+        *extra.get("fanout", []),
+        *extra.get("notes", []),
+    ]
+    return "\n".join(parts) + "\n"
