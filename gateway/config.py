@@ -71,6 +71,7 @@ class SMTPSettings:
     timeout: float = 300.0  # RFC 5321 §4.5.3.2.7: 5 minutes for DATA termination
     max_sessions: int = 200
     shutdown_grace: float = 30.0
+    workers: int = 1  # processes sharing the SMTP port (gateway.workers); about one per core
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,8 @@ def parse_address(value: str, key: str) -> tuple[str, int]:
 
 def _validate(config: Config) -> None:
     parse_address(config.smtp.listen, "smtp.listen")
+    if config.smtp.workers < 1:
+        raise ConfigError("smtp.workers", config.smtp.workers, "a whole number >= 1")
     parse_address(config.upstream.address, "upstream.address")
     parse_address(config.web.listen, "web.listen")
     for network in config.smtp.trusted_networks:

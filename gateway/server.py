@@ -12,7 +12,7 @@ import logging
 import signal
 from pathlib import Path
 
-from gateway import demo, smtp, web
+from gateway import demo, smtp, web, workers
 from gateway.clock import SystemClock
 from gateway.config import Config, parse_address
 from gateway.outcome import Services
@@ -23,8 +23,23 @@ from relay.transport import SMTPTransport
 log = logging.getLogger(__name__)
 
 
-async def serve(config: Config, demo_folder: Path | None = None) -> int:
-    """Serve until SIGTERM or SIGINT; returns the process exit code."""
+def run(config: Config, demo_folder: Path | None = None) -> int:
+    """Serve in this process, or in ``[smtp] workers`` processes sharing the SMTP port."""
+    if config.smtp.workers > 1 and demo_folder is None:
+        return workers.run(config, _worker)
+    return asyncio.run(serve(config, demo_folder))
+
+
+async def _worker(config: Config, index: int) -> int:
+    return await serve(config, worker=index)
+
+
+async def serve(config: Config, demo_folder: Path | None = None, worker: int | None = None) -> int:
+    """Serve until SIGTERM or SIGINT; returns the process exit code.
+
+    As one of several workers (gateway.workers), the SMTP socket is opened with SO_REUSEPORT
+    and only worker 0 serves the web listener.
+    """
     stop = _stop_event()  # first: a SIGTERM during startup must stop us gracefully too
     sink = None
     if demo_folder is not None:
@@ -37,9 +52,12 @@ async def serve(config: Config, demo_folder: Path | None = None) -> int:
                               config.upstream.helo)  # fmt: skip
     services = Services(Environment(config, SystemClock()), store, transport, config.smtp.hostname)
     listen_host, listen_port = parse_address(config.smtp.listen, "smtp.listen")
-    server, handler = await smtp.start(services, listen_host, listen_port)
+    server, handler = await smtp.start(services, listen_host, listen_port, reuse_port=worker is not None)
     web_host, web_port = parse_address(config.web.listen, "web.listen")
-    web_server, web_task = await web.start(web.build(services), web_host, web_port)
+    if worker:  # workers other than 0: no web listener (one port, one /metrics)
+        web_server, web_task = None, None
+    else:
+        web_server, web_task = await web.start(web.build(services), web_host, web_port)
     bound = server.sockets[0].getsockname()
     log.info("compuerta listening on %s:%d, upstream %s, store %s (config: %s)",
              bound[0], bound[1], config.upstream.address, config.store.url, config.source)  # fmt: skip
@@ -48,9 +66,11 @@ async def serve(config: Config, demo_folder: Path | None = None) -> int:
     await stop.wait()
     log.info("stopping: no new sessions; waiting for %d in flight", len(handler.active))
     server.close()
-    web_server.should_exit = True
+    if web_server is not None and web_task is not None:
+        web_server.should_exit = True
     await _drain(handler, config.smtp.shutdown_grace)
-    await web_task
+    if web_task is not None:
+        await web_task
     await transport.close()
     await store.close()
     if sink is not None:

@@ -228,8 +228,13 @@ def _trusted(peer: object, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv
     return any(address in network for network in networks)
 
 
-async def start(services: Services, host: str, port: int) -> tuple[asyncio.Server, Handler]:
-    """Listen for SMTP in the running loop; returns the server and the handler that counts sessions."""
+async def start(
+    services: Services, host: str, port: int, reuse_port: bool = False
+) -> tuple[asyncio.Server, Handler]:
+    """Listen for SMTP in the running loop; returns the server and the handler that counts sessions.
+
+    ``reuse_port``: several worker processes listen on the same port (gateway.workers).
+    """
     config = services.env.config
     max_size = max(p.size_max.max_bytes for p in [config.profile, *config.profiles.values()])
     handler = Handler(services, max_size)
@@ -243,5 +248,5 @@ async def start(services: Services, host: str, port: int) -> tuple[asyncio.Serve
             hostname=config.smtp.hostname, ident="compuerta", timeout=config.smtp.timeout, loop=loop,
         )  # fmt: skip
 
-    server = await loop.create_server(factory, host, port)
+    server = await loop.create_server(factory, host, port, reuse_port=reuse_port or None)
     return server, handler

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
 from gateway import config as config_module
@@ -20,7 +19,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.server import serve
+    from gateway.server import run as serve
 
     config = config_module.load(args.config)
-    return asyncio.run(serve(config, args.demo_folder if args.demo else None))
+    return serve(config, args.demo_folder if args.demo else None)
