@@ -10,6 +10,7 @@ gateway.release and outcomes to gateway.notices.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -166,6 +167,18 @@ async def assign(services: Services, ticket: str, actor: Actor) -> bool:
 
 
 # -- time: reminders, escalation, expiry, retries (run by the gateway every minute) ----------
+
+
+async def sweep(services: Services, every: float = 60.0) -> None:
+    """Run ``tick`` every ``every`` seconds until cancelled (started by gateway.server)."""
+    while True:
+        try:
+            counts = await tick(services)
+            if any(counts.values()):
+                log.info("moderation sweep: %s", counts)
+        except Exception:  # a failed sweep is retried at the next one; it must never stop them
+            log.exception("moderation sweep failed")
+        await asyncio.sleep(every)
 
 
 async def tick(services: Services) -> dict[str, int]:

@@ -12,7 +12,7 @@ import logging
 import signal
 from pathlib import Path
 
-from gateway import demo, smtp, web, workers
+from gateway import demo, moderation, smtp, web, workers
 from gateway.clock import SystemClock
 from gateway.config import Config, parse_address
 from gateway.outcome import Services
@@ -54,10 +54,12 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
     listen_host, listen_port = parse_address(config.smtp.listen, "smtp.listen")
     server, handler = await smtp.start(services, listen_host, listen_port, reuse_port=worker is not None)
     web_host, web_port = parse_address(config.web.listen, "web.listen")
-    if worker:  # workers other than 0: no web listener (one port, one /metrics)
+    sweeper = None
+    if worker:  # workers other than 0: no web listener (one port, one /metrics), no sweeper
         web_server, web_task = None, None
     else:
         web_server, web_task = await web.start(web.build(services), web_host, web_port)
+        sweeper = asyncio.get_running_loop().create_task(moderation.sweep(services))
     bound = server.sockets[0].getsockname()
     log.info("compuerta listening on %s:%d, upstream %s, store %s (config: %s)",
              bound[0], bound[1], config.upstream.address, config.store.url, config.source)  # fmt: skip
@@ -71,6 +73,8 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
     await _drain(handler, config.smtp.shutdown_grace)
     if web_task is not None:
         await web_task
+    if sweeper is not None:
+        sweeper.cancel()
     await transport.close()
     await store.close()
     if sink is not None:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.approval import app as approval
 from gateway.outcome import Services
 from gateway.store import StoreError
 
@@ -41,7 +42,8 @@ def routes(services: Services) -> list[BaseRoute]:
 
 
 def build(services: Services) -> Starlette:
-    return Starlette(routes=routes(services))
+    # The approval app (login, queue, status pages, JSON API) comes last: it mounts at "/".
+    return Starlette(routes=[*routes(services), *approval.routes(services)])
 
 
 async def start(app: Starlette, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
