@@ -124,7 +124,7 @@ async def decide(request: Request, services: Services, viewer: Viewer) -> Respon
         outcome = await moderation.decide(services, ticket, _actor(viewer), decision, reason)
     except ModerationError as error:
         return refused(services, viewer, _STATUS[error.kind], _explain(error))
-    state = STATES.get(outcome.held.state, outcome.held.state)
+    state = notices.STATES_ES.get(outcome.held.state, outcome.held.state)
     text = (
         f"Decisión registrada. Faltan: {', '.join(outcome.pending)}"
         if outcome.pending
