@@ -172,3 +172,11 @@ async def test_null_sender_relayed_as_null(gateway: Gateway, sink: Sink) -> None
     code, _ = await send(gateway.port, "<>", ["luis@gto.gob.mx"], message(sender="MAILER-DAEMON@gto.gob.mx"))
     assert code == 250
     assert sink.handler.received[0].mail_from == "<>"
+
+
+async def test_upstream_connections_are_pooled(gateway: Gateway, sink: Sink) -> None:
+    for n in range(5):
+        code, _ = await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], message(subject=f"n{n}"))
+        assert code == 250
+    assert len(sink.handler.received) == 5
+    assert sink.handler.greetings == 1
