@@ -18,9 +18,9 @@ STAGES = (Stage.RCPT,)
 @dataclass(frozen=True)
 class Settings:
     enabled: bool = True
-    # RFC 5321 §4.5.3.1.10: "too many recipients" is a 452 and the client sends the rest in
-    # another transaction; rate.recipients bounds what that can add up to (THREATS.md S8).
-    action: Action = Action.TEMPFAIL
+    # THREATS.md S8: a 452 (RFC 5321 §4.5.3.1.10) only defers recipient 501, and the client
+    # sends the rest in another transaction; refuse for good (550 5.5.3) instead.
+    action: Action = Action.REJECT
     max_recipients: int = 500  # 001 VI: "Límite de destinatarios 500"
     # 001 VI: past 500 "un procedimiento especial": a sender holding the mass-mailing right is
     # not refused here; the masivo rule holds the message for approval instead.

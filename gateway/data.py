@@ -23,6 +23,7 @@ class Problem(enum.Enum):
     TOO_BIG = "too-big"
     LINE_TOO_LONG = "line-too-long"
     BARE_EOL = "bare-eol"  # a CR or LF not part of CRLF: the stuff of SMTP smuggling
+    NUL = "nul"  # <CR><LF><NUL>.<CR><LF> ends DATA for MTAs that drop NULs (THREATS.md S1)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ def judge(content: bytes) -> Data:
     crlf = content.count(b"\r\n")
     if content.count(b"\r") != crlf or content.count(b"\n") != crlf:
         return Data(b"", Problem.BARE_EOL, len(content))
+    if b"\0" in content:
+        # RFC 5322 §2.2 and RFC 6152 §2: no NUL in a message (BINARYMIME is not offered)
+        return Data(b"", Problem.NUL, len(content))
     if _has_long_line(content):
         return Data(b"", Problem.LINE_TOO_LONG, len(content))
     if b"\r\n." in content or content.startswith(b"."):

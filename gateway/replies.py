@@ -45,7 +45,7 @@ RULES: dict[str, Reply] = {
         "Message refused by rule size.max: larger than the 25 MB allowed per message.",
     ),
     "rcpt.max": Reply(
-        452, "4.5.3",
+        550, "5.5.3",
         "Demasiados destinatarios, regla rcpt.max (lineamiento 001 VI): el límite es de 500 "
         "por mensaje ({detail}).",
         "Too many recipients (rule rcpt.max): the limit is 500 per message.",
@@ -132,6 +132,16 @@ BAD_ADDRESS = Reply(
     553, "5.1.3",
     "Dirección inválida: contiene caracteres de control o no es válida",
     "Invalid address",
+)  # fmt: skip
+NUL_IN_DATA = Reply(
+    550, "5.6.0",
+    "Mensaje rechazado: contiene el carácter NUL (RFC 5322 §2.2)",
+    "Message refused: NUL character in message data",
+)  # fmt: skip
+TOO_MANY_SESSIONS = Reply(
+    421, "4.3.2",
+    "Demasiadas conexiones simultáneas al filtro de correo; intente más tarde",
+    "Too many concurrent sessions; try again later",
 )  # fmt: skip
 SHUTTING_DOWN = Reply(
     421, "4.3.2",

@@ -42,6 +42,7 @@ class Handler:
     def __init__(self, services: Services, max_size: int) -> None:
         self.services = services
         self.max_size = max_size
+        self.max_sessions = services.env.config.smtp.max_sessions
         self.active: set[GatewaySMTP] = set()
 
     async def handle_EHLO(
@@ -132,6 +133,12 @@ class GatewaySMTP(SMTP):
             await self.push(replies.UNTRUSTED_CLIENT.line(detail=str(peer[0] if peer else "?")))
             self.transport.close()
             return
+        if len(self.gateway.active) > self.gateway.max_sessions:
+            log.warning("refused %r: %d sessions open", peer, len(self.gateway.active) - 1)
+            metrics.SESSIONS.labels(result="busy").inc()
+            await self.push(replies.TOO_MANY_SESSIONS.line())
+            self.transport.close()
+            return
         metrics.SESSIONS.labels(result="accepted").inc()
         await super()._handle_client()
 
@@ -148,6 +155,21 @@ class GatewaySMTP(SMTP):
         log.info("XFORWARD from %r: %s", self.session.peer if self.session else "?", arg[:300])
         await self.push("250 2.0.0 Ok")
 
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        await self._unless_control("MAIL", arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        await self._unless_control("RCPT", arg)
+
+    async def _unless_control(self, command: str, arg: str | None) -> None:
+        # THREATS.md S5: judge the line as sent; aiosmtpd's address parser silently drops a CR
+        if arg is not None and _has_control(arg):
+            metrics.SMTP_ERRORS.labels(kind="bad-address").inc()
+            await self.push(replies.BAD_ADDRESS.line())
+            return
+        parent = super().smtp_MAIL if command == "MAIL" else super().smtp_RCPT
+        await parent(arg)
+
     async def smtp_DATA(self, arg: str | None) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
@@ -160,6 +182,9 @@ class GatewaySMTP(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         received = await smtp_data.read(self._reader, self.gateway.max_size)
+        # The idle timer ran since DATA; the verdict and the relay get a fresh window of their
+        # own, as the client waits 10 minutes for it (RFC 5321 §4.5.3.2.6).
+        self._reset_timeout()
         status = _data_refusal(received.problem)
         if status is None:
             self.envelope.content = self.envelope.original_content = received.content
@@ -177,6 +202,8 @@ def _data_refusal(problem: smtp_data.Problem) -> str | None:
         return replies.render_rule("size.max", "more than the listener accepts")
     if problem == smtp_data.Problem.LINE_TOO_LONG:
         return replies.LINE_TOO_LONG.line()
+    if problem == smtp_data.Problem.NUL:
+        return replies.NUL_IN_DATA.line()
     return replies.BAD_LINE_ENDINGS.line()
 
 

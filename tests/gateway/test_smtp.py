@@ -72,7 +72,7 @@ async def test_501st_recipient_refused(gateway: Gateway, sink: Sink) -> None:
 
     codes = await asyncio.to_thread(run)
     assert codes[:500] == [250] * 500
-    assert codes[500] == 452
+    assert codes[500] == 550  # THREATS.md S8: permanent, not a deferral
 
 
 async def test_upstream_down_tempfails_and_nothing_is_lost(gateway_factory: GatewayFactory) -> None:
