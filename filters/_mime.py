@@ -140,7 +140,7 @@ def _text_of(node: EmailMessage, data: bytes) -> str:
     charset = str(node.get_content_charset() or "utf-8")
     try:
         text = data.decode(charset, errors="replace")
-    except LookupError:
+    except (LookupError, ValueError):
         text = data.decode("utf-8", errors="replace")
     if node.get_content_subtype() == "html":
         text = html.unescape(_TAGS.sub(" ", text))
@@ -222,7 +222,7 @@ def _leaf(node: EmailMessage, content_type: _names.Params, path: str, depth: int
         walk.texts.append(_text_of(node, data))
     issues: list[str] = []
     if node.get_content_maintype() == "text":
-        _found_files(_decoders.inline_files(data, issues), "uu", file, walk)
+        _found_files(_decoders.inline_files(data, issues), "inline", file, walk)
     if node.get_content_type() == "application/ms-tnef" or "winmail.dat" in names:
         _found_files(_decoders.tnef(data, issues), "tnef", file, walk)
     walk.issues(MALFORMED, issues, path)
@@ -245,8 +245,10 @@ def _node(node: EmailMessage, path: str, depth: int, walk: _Walk) -> list[EmailM
     """Inspect one node; returns its children to walk."""
     _header_checks(node, path, walk)
     content_type = _params(node, "content-type", path, walk)
-    if len(content_type.get("boundary")) + len(content_type.get("boundary*")) > 1:
-        walk.problem(MALFORMED, "boundary given more than once", path)  # THREATS.md M16
+    boundaries = [key for key, _ in content_type.pairs if key.startswith("boundary")]
+    if len(boundaries) > 1 or boundaries[:1] not in ([], ["boundary"]):
+        # THREATS.md M16: duplicate, continued or encoded boundaries split differently per client
+        walk.problem(MALFORMED, f"ambiguous boundary parameters {boundaries}", path)
     if node.get_content_maintype() == "message" and node.get_content_subtype() in (
         "partial",
         "external-body",

@@ -8,6 +8,7 @@ Windows acts on. Every ambiguity becomes an Issue; filters._mime turns them into
 
 from __future__ import annotations
 
+import email.errors
 import email.header
 import re
 import unicodedata
@@ -107,7 +108,7 @@ def _decode_2231(value: str, encoded: bool, charset: str) -> tuple[str, str]:
     data = urllib.parse.unquote_to_bytes(value)
     try:
         return data.decode(charset or "us-ascii"), charset
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, ValueError):
         return data.decode("utf-8", errors="replace"), charset
 
 
@@ -142,14 +143,14 @@ def decode_words(value: str) -> str:
         return value
     try:
         chunks = email.header.decode_header(value)
-    except (ValueError, LookupError, AssertionError):
+    except (ValueError, LookupError, AssertionError, email.errors.HeaderParseError):
         return value
     out = []
     for chunk, charset in chunks:
         if isinstance(chunk, bytes):
             try:
                 out.append(chunk.decode(charset or "ascii", errors="replace"))
-            except LookupError:
+            except (LookupError, ValueError):  # unknown charset, or a NUL in its name
                 out.append(chunk.decode("utf-8", errors="replace"))
         else:
             out.append(chunk)

@@ -44,6 +44,7 @@ HITS = {
     "forwarded-message": "setup.exe",
     "base64-forwarded-message": "setup.exe",
     "uuencode": "setup.exe",
+    "yenc": "setup.exe",
     "winmail-dat": "setup.exe",
     "zip-with-exe": "setup.exe",
     "zip-pe-named-txt": "leeme.txt (application/x-dosexec)",
@@ -58,6 +59,9 @@ HITS = {
     "header-bare-cr": MALFORMED + "bare CR in the message",
     "header-nul": MALFORMED + "NUL in the header block",
     "message-partial": MALFORMED + "message/partial cannot be inspected",
+    "boundary-continuation": MALFORMED + "ambiguous boundary parameters ['boundary*0', 'boundary*1']",
+    "binhex": MALFORMED + "BinHex block not inspected",
+    "zip-bomb-lying-size": MALFORMED + "unreadable archive: BadZipFile: Bad CRC-32 for file 'datos.txt'",
     "concatenated-zip": MALFORMED + "157 hidden bytes before the first entry (concatenated archive)",
     "data-before-zip": MALFORMED + "128 hidden bytes before the first entry (concatenated archive)",
     # bounds (M15, Z2, Z4)

@@ -69,7 +69,8 @@ def zipped(*members: tuple[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> b
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", method) as archive:
         for name, data in members:
-            archive.writestr(name, data)
+            # A fixed date keeps the generated files byte-identical from run to run
+            archive.writestr(zipfile.ZipInfo(name, (2026, 11, 23, 10, 0, 0)), data, method)
     return buffer.getvalue()
 
 
@@ -91,6 +92,27 @@ def overlapping_zip() -> bytes:
     end = bytearray(data[eocd:])
     struct.pack_into("<HHI", end, 8, 2, 2, len(entry) * 2)
     return data[:cd] + entry + entry + bytes(end)
+
+
+def lying_zip() -> bytes:
+    """A bomb that declares a small size: only streaming with a cap can tell (THREATS.md Z4)."""
+    data = bytearray(zipped(("datos.txt", bytes(4 << 20))))
+    for signature, size_offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        struct.pack_into("<I", data, data.find(signature) + size_offset, 4096)
+    return bytes(data)
+
+
+def yenc(name: str, data: bytes) -> str:
+    encoded = bytearray()
+    for byte in data:
+        value = (byte + 42) % 256
+        if value in (0, 10, 13, 61):
+            encoded += b"=" + bytes([(value + 64) % 256])
+        else:
+            encoded.append(value)
+    body = bytes(encoded).decode("ascii", "surrogateescape")  # written back as the raw bytes
+    lines = [body[i : i + 128] for i in range(0, len(body), 128)]
+    return "\n".join([f"=ybegin line=128 size={len(data)} name={name}", *lines, f"=yend size={len(data)}"])
 
 
 def tnef(name: str, payload: bytes) -> bytes:
@@ -200,6 +222,14 @@ def dangerous() -> dict[str, str]:
         "header-nul": lambda c: HEAD.format(subject="x\x00y", case=c) + MIME + TEXT,
         "uuencode": lambda c: HEAD.format(subject="Programa", case=c) + MIME
         + "Content-Type: text/plain\n\nAdjunto el programa:\n\n" + uuencode("setup.exe", PE) + "\n",
+        "yenc": lambda c: HEAD.format(subject="Programa", case=c) + MIME
+        + "Content-Type: text/plain\n\nAdjunto:\n" + yenc("setup.exe", PE) + "\n",
+        "binhex": lambda c: HEAD.format(subject="Programa", case=c) + MIME
+        + "Content-Type: text/plain\n\n(This file must be converted with BinHex 4.0)\n:!!!\n",
+        "boundary-continuation": lambda c: HEAD.format(subject="x", case=c) + MIME
+        + 'Content-Type: multipart/mixed; boundary*0="fron"; boundary*1="tera"\n\n--frontera\n'
+        + simple("application/pdf", "oficio.pdf", PDF) + "\n--frontera--\n",
+        "zip-bomb-lying-size": lambda c: mixed(c, simple("application/zip", "datos.zip", lying_zip())),
         "winmail-dat": lambda c: mixed(c, simple("application/ms-tnef", "winmail.dat", tnef("setup.exe", PE))),
         "zip-with-exe": lambda c: mixed(c, simple("application/zip", "docs.zip", zipped(("a/setup.exe", PE)))),
         "zip-pe-named-txt": lambda c: mixed(c, simple("application/zip", "docs.zip", zipped(("leeme.txt", PE)))),

@@ -1,0 +1,98 @@
+"""The MIME parser's bounds and readings: every bound reached is a Problem, never a silent pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from filters import _mime
+from filters._mime import Limits
+from gateway.config import ConfigError, build
+from gateway.model import Part, Problem
+from tests.conftest import load
+
+
+def problems(rule: str, case: str, limits: Limits) -> tuple[Problem, ...]:
+    return _mime.parse(load(rule, case), limits).problems
+
+
+def test_part_count_bound() -> None:
+    assert problems("attach.dangerous", "pdf", Limits(max_parts=2)) == (
+        Problem("limit", "more than 2 parts", "1.2"),
+    )
+
+
+def test_decoded_bytes_bound() -> None:
+    assert problems("attach.dangerous", "pdf", Limits(max_decoded_bytes=100)) == (
+        Problem("limit", "more than 100 decoded bytes", "1.2"),
+    )
+
+
+def test_header_count_bound() -> None:
+    assert problems("attach.dangerous", "body-mentions-exe", Limits(max_headers=3)) == (
+        Problem("limit", "more than 3 header fields", "1"),
+    )
+
+
+def test_archive_expansion_budget_is_per_message() -> None:
+    # Two members of 1,000 bytes each; the second crosses a 1,500-byte budget.
+    assert problems("attach.dangerous", "zip-of-text", Limits(max_expanded=1500)) == (
+        Problem("limit", "'acta2.txt' unpacks past 500 bytes (zip bomb)", "1.2"),
+    )
+
+
+def test_archive_member_count_bound() -> None:
+    assert problems("attach.dangerous", "zip-of-text", Limits(max_members=1)) == (
+        Problem("limit", "archive declares 2 members", "1.2"),
+    )
+
+
+def test_expansion_ratio_bound_while_streaming() -> None:
+    # The declared sizes are honest here, so the ratio is caught before a byte is unpacked.
+    assert problems("attach.dangerous", "zip-bomb", Limits()) == (
+        Problem("limit", "'datos.txt' declares 20971520 bytes from 20387", "1.2"),
+    )
+
+
+def test_archive_members_listed_with_true_types() -> None:
+    view = _mime.parse(load("attach.dangerous", "zip-in-zip"))
+    assert view.parts[1:] == (
+        Part("1.2", "application/zip", ("docs.zip",), "application/zip", 230, True, 1),
+        Part("1.2/interno.zip", "", ("interno.zip",), "application/zip", 157, True, 2, True, "archive"),
+        Part(
+            "1.2/interno.zip/setup.exe",
+            "",
+            ("setup.exe",),
+            "application/x-dosexec",
+            490,
+            True,
+            3,
+            True,
+            "archive",
+        ),
+    )
+
+
+def test_office_document_members_are_marked_as_document() -> None:
+    view = _mime.parse(load("attach.dangerous", "docx"))
+    assert {p.container for p in view.parts if p.in_archive} == {"document"}
+
+
+def test_long_header_lines_parse() -> None:
+    # THREATS.md M17: if the SMTP line limit is ever raised, 4 KB header lines must still parse.
+    raw = b"From: ana@gto.gob.mx\r\nSubject: " + b"x" * 5000 + b"\r\n\r\nHola\r\n"
+    view = _mime.parse(raw)
+    assert view.problems == () and view.header("subject") == ("x" * 5000,)
+
+
+def test_mixed_line_endings_are_a_problem() -> None:
+    raw = b"From: ana@gto.gob.mx\r\nX-Mailer: x\nFrom: mallory@evil.example\r\n\r\nHola\r\n"
+    assert _mime.parse(raw).problems == (Problem("malformed", "bare LF in a message with CRLF line ends"),)
+
+
+def test_no_action_may_accept() -> None:
+    with pytest.raises(ConfigError) as error:
+        build({"profile": {"attach.dangerous": {"encrypted_action": "accept"}}})
+    assert (
+        str(error.value)
+        == "profile.attach.dangerous.encrypted_action = 'accept': tag, hold, tempfail or reject"
+    )
