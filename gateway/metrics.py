@@ -29,3 +29,9 @@ UPSTREAM_SECONDS = Histogram(
 )
 STORE_ERRORS = Counter("compuerta_store_errors_total", "Store operations that failed", ["op"])
 HELD = Gauge("compuerta_held_messages", "Held messages by state", ["state"])
+MODERATION = Counter(
+    "compuerta_moderation_events_total",
+    "Moderation of held messages: approve, reject, release, expire, remind, escalate",
+    ["event"],
+)
+NOTICES = Counter("compuerta_notices_total", "Notices to senders and approvers, by result", ["result"])

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from gateway import notices, release
+from gateway import metrics, notices, release
 from gateway.model import Approval, HeldMessage
 from gateway.store import digest
 from gateway.store import moderation as sql
@@ -123,6 +123,7 @@ async def _record(tx: Executor, services: Services, held: HeldMessage, actor: Ac
     number = sql.ticket_number(held.ticket) or 0
     added = tuple(Approval(role, actor.username, decision, reason, now) for role in roles)
     for approval in added:
+        metrics.MODERATION.labels(event=decision).inc()
         await sql.add_approval(tx, number, approval)
         await append(tx, services.store.db.dialect, _entry(now, actor.username, approval.role,
                                                           decision, held, reason))  # fmt: skip
@@ -154,6 +155,7 @@ async def _delivered(services: Services, held: HeldMessage) -> HeldMessage:
     async with services.store.transaction() as tx:
         if await sql.change_state(tx, number, "approved", "delivered", now, ""):
             await append(tx, services.store.db.dialect, _entry(now, SYSTEM, "", "release", held, ""))
+            metrics.MODERATION.labels(event="release").inc()
     return replace(held, state="delivered")
 
 
@@ -194,6 +196,8 @@ async def tick(services: Services) -> dict[str, int]:
         for number in await sql.due(services.store.db, "expires_at", now):
             counts["expired"] += await _expire(services, number, now)
     counts["released"] = await _retry_releases(services)
+    for state, count in (await sql.counts(services.store.db)).items():
+        metrics.HELD.labels(state=state).set(count)
     return counts
 
 
@@ -205,6 +209,7 @@ async def _flagged(services: Services, number: int, column: str, kind: str) -> i
         held = await sql.one(tx, number)
         assert held is not None
         await append(tx, services.store.db.dialect, _entry(now, SYSTEM, "", kind, held, ""))
+    metrics.MODERATION.labels(event=kind).inc()
     roles = held.required_roles + ((ADMINISTRATOR,) if kind == "escalation" else ())
     await notify_approvers(services, held, kind, roles)
     return 1
@@ -227,6 +232,7 @@ async def _expire(services: Services, number: int, now: datetime) -> int:
         held = await sql.one(tx, number)
         assert held is not None
         await append(tx, services.store.db.dialect, _entry(now, SYSTEM, "", "expire", held, reason))
+    metrics.MODERATION.labels(event="expire").inc()
     await _after(services, held)
     return 1
 

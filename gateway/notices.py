@@ -15,6 +15,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
 
+from gateway import metrics
 from gateway.config import Config
 from gateway.model import HeldMessage
 from relay.transport import Transport, UpstreamError
@@ -130,5 +131,7 @@ async def send(transport: Transport, to: tuple[str, ...], data: bytes) -> bool:
         await transport.send("", to, data)
     except (UpstreamError, OSError) as error:
         log.error("notice to %s not sent: %s", ",".join(to), error)
+        metrics.NOTICES.labels(result="failed").inc()
         return False
+    metrics.NOTICES.labels(result="sent").inc()
     return True

@@ -133,5 +133,6 @@ def render(raw: bytes, ticket: str) -> Rendered:
             data = _payload(part)
             name = _visible(part.get_filename() or "")
             attachments.append(Attachment(name or "(sin nombre)", kind, true_type(data), len(data)))
-    headers = tuple((k, str(message.get(k, ""))) for k in ("From", "To", "Cc", "Subject", "Date"))
+    labels = (("From", "De"), ("To", "Para"), ("Cc", "CC"), ("Subject", "Asunto"), ("Date", "Fecha"))
+    headers = tuple((label, str(message.get(name, ""))) for name, label in labels)
     return Rendered(html, text, tuple(attachments), headers)
