@@ -27,6 +27,7 @@ class LenientSink:
     """An upstream MTA that is lenient about line endings; records every transaction it ends."""
 
     received: list[Transaction] = field(default_factory=list)
+    hang_ups: int = 0  # how many of the next sessions to drop in the middle of DATA
     server: asyncio.Server | None = None
     port: int = 0
 
@@ -44,6 +45,9 @@ class LenientSink:
         state = _State()
         try:
             async for line in _lines(reader):
+                if state.in_data and self.hang_ups > 0:
+                    self.hang_ups -= 1
+                    break  # the connection drops with the message half received
                 reply = state.feed(line, self.received)
                 if reply:
                     writer.write(reply)
