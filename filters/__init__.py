@@ -16,6 +16,7 @@ from filters import (
     freemail_mass,
     masivo,
     rcpt_max,
+    sender_login,
     size_max,
 )
 
@@ -28,4 +29,5 @@ REGISTRY: dict[str, ModuleType] = {
     freemail_mass.RULE: freemail_mass,
     masivo.RULE: masivo,
     freemail_list.RULE: freemail_list,
+    sender_login.RULE: sender_login,
 }

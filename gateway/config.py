@@ -25,6 +25,7 @@ from filters import (
     freemail_mass,
     masivo,
     rcpt_max,
+    sender_login,
     size_max,
 )
 from gateway import deadlines
@@ -46,8 +47,8 @@ class Profile:
     """Per-domain policy: one field per rule, holding that filter's Settings."""
 
     order: tuple[str, ...] = (
-        "size.max", "rcpt.max", "attach.dangerous", "attach.media", "attach.uncompressed",
-        "freemail.mass", "masivo", "freemail.list",
+        "sender.login", "size.max", "rcpt.max", "attach.dangerous", "attach.media",
+        "attach.uncompressed", "freemail.mass", "masivo", "freemail.list",
     )  # fmt: skip
     check_timeout: float = 10.0  # seconds a single check may take (style rule 12)
     size_max: size_max.Settings = field(default_factory=size_max.Settings)
@@ -58,6 +59,7 @@ class Profile:
     freemail_mass: freemail_mass.Settings = field(default_factory=freemail_mass.Settings)
     masivo: masivo.Settings = field(default_factory=masivo.Settings)
     freemail_list: freemail_list.Settings = field(default_factory=freemail_list.Settings)
+    sender_login: sender_login.Settings = field(default_factory=sender_login.Settings)
 
     def settings(self, rule: str) -> object:
         return getattr(self, rule.replace(".", "_"))
@@ -86,6 +88,18 @@ class UpstreamSettings:
 class WebSettings:
     listen: str = "127.0.0.1:8024"
     base_url: str = "http://127.0.0.1:8024"
+
+
+@dataclass(frozen=True)
+class MilterSettings:
+    """Milter mode (Postfix smtpd_milters); off unless ``listen`` is set."""
+
+    listen: str = ""  # "inet:127.0.0.1:10026" or "unix:/run/compuerta/milter.sock"
+    idle_timeout: float = 330.0  # between packets: above Postfix's smtpd_timeout of 300 s
+    packet_timeout: float = 30.0  # to receive the rest of a packet once its length arrived
+    max_packet: int = 262144  # Postfix sends headers up to header_size_limit (102400) whole
+    max_sessions: int = 200
+    unix_mode: int = 0o660  # the Postfix user must be able to connect (share a group)
 
 
 @dataclass(frozen=True)
@@ -130,6 +144,7 @@ class Config:
     smtp: SMTPSettings = SMTPSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     web: WebSettings = WebSettings()
+    milter: MilterSettings = MilterSettings()
     store: StoreSettings = StoreSettings()
     organization: OrganizationSettings = OrganizationSettings()
     approval: ApprovalSettings = ApprovalSettings()
@@ -243,10 +258,26 @@ def parse_address(value: str, key: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def parse_milter_address(value: str, key: str) -> tuple[str, str, int]:
+    """Split Postfix's milter notation: ("inet", host, port) or ("unix", path, 0)."""
+    kind, _, rest = value.partition(":")
+    if kind == "inet":
+        host, port = parse_address(rest, key)
+        return kind, host, port
+    if kind == "unix" and rest.startswith("/"):
+        return kind, rest, 0
+    raise ConfigError(key, value, '"inet:HOST:PORT" or "unix:/ABSOLUTE/PATH" (Postfix notation)')
+
+
 def _validate(config: Config) -> None:
     parse_address(config.smtp.listen, "smtp.listen")
     if config.smtp.workers < 1:
         raise ConfigError("smtp.workers", config.smtp.workers, "a whole number >= 1")
+    if config.milter.listen:
+        parse_milter_address(config.milter.listen, "milter.listen")
+    if config.milter.max_packet < 65536 + 16:
+        # MILTER_CHUNK_SIZE: a body chunk of 65535 bytes must fit in one packet
+        raise ConfigError("milter.max_packet", config.milter.max_packet, "at least 65552")
     parse_address(config.upstream.address, "upstream.address")
     parse_address(config.web.listen, "web.listen")
     for network in config.smtp.trusted_networks:

@@ -14,6 +14,10 @@ RULE_HITS = Counter("compuerta_rule_hits_total", "Verdicts returned by rules", [
 CHECK_ERRORS = Counter("compuerta_check_errors_total", "Checks that raised or timed out (bugs)", ["rule"])
 SESSIONS = Counter("compuerta_smtp_sessions_total", "SMTP sessions opened", ["result"])
 SESSIONS_ACTIVE = Gauge("compuerta_smtp_sessions_active", "SMTP sessions open now")
+MILTER_SESSIONS = Counter("compuerta_milter_sessions_total", "Milter connections from the MTA", ["result"])
+MILTER_ERRORS = Counter(
+    "compuerta_milter_errors_total", "Milter connections ended by the peer's fault", ["kind"]
+)
 SMTP_ERRORS = Counter("compuerta_smtp_errors_total", "Protocol-level refusals and errors", ["kind"])
 STAGE_SECONDS = Histogram(
     "compuerta_stage_seconds",

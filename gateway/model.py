@@ -126,6 +126,8 @@ class Account:
     internet: bool = True  # 003 3.0: only some accounts may write to the Internet
     mass_mailing: bool = False  # holds the right to send masivos past rcpt.max
     name: str = ""
+    # 003 5.6.7: other addresses (shared mailboxes, lists) this account's login may send as
+    send_as: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -36,14 +36,16 @@ async def settle(msg: Message, decision: Decision, services: Services) -> str:
         verdict = decision.deciding
         reply = replies.render(verdict) if verdict else replies.INTERNAL_ERROR.line(detail="?")
     elif decision.action == Action.HOLD:
-        reply, ticket = await _hold(msg, decision, services)
+        reply, ticket = await hold(msg, decision, services)
     else:
         reply = await _relay(msg, decision, services)
-    await _record(msg, decision, services, ticket)
+    await record(msg, decision, services, ticket)
     return reply
 
 
-async def _hold(msg: Message, decision: Decision, services: Services) -> tuple[str, str]:
+async def hold(msg: Message, decision: Decision, services: Services) -> tuple[str, str]:
+    """Commit ``msg`` to the store: the reply line and the ticket ("" when not committed).
+    Shared by the SMTP session and the milter, so both hold the same way."""
     try:
         stored = await holds.hold(msg, decision, services, _subject(msg))
     except StoreError as error:
@@ -82,7 +84,8 @@ async def _notify_refused(msg: Message, result: SendResult, services: Services) 
         log.error("%s DSN to %s not sent: %s", msg.id, msg.envelope.mail_from, error)
 
 
-async def _record(msg: Message, decision: Decision, services: Services, ticket: str) -> None:
+async def record(msg: Message, decision: Decision, services: Services, ticket: str) -> None:
+    """Count, log and append the final decision on ``msg`` to the decision log."""
     action = decision.action.name.lower()
     metrics.MESSAGES.labels(action=action).inc()
     for verdict in decision.verdicts:

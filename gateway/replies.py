@@ -90,6 +90,14 @@ RULES: dict[str, Reply] = {
         "({detail}).",
         "Mailing to many public freemail recipients: needs approval.",
     ),
+    "sender.login": Reply(
+        550, "5.7.1",
+        "Mensaje rechazado por la regla sender.login (procedimiento 003 5.6.7): no se permite "
+        "enviar correo en nombre de otra persona; el remitente no corresponde a la cuenta "
+        "autenticada ({detail}).",
+        "Message refused by rule sender.login: the sender address does not belong to the "
+        "authenticated user.",
+    ),
 }  # fmt: skip
 
 ACCEPTED = Reply(250, "2.0.0", "Mensaje aceptado ({detail})", "Message accepted")

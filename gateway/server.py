@@ -12,7 +12,7 @@ import logging
 import signal
 from pathlib import Path
 
-from gateway import demo, moderation, smtp, web, workers
+from gateway import demo, milter, moderation, smtp, web, workers
 from gateway.clock import SystemClock
 from gateway.config import Config, parse_address
 from gateway.outcome import Services
@@ -53,6 +53,7 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
     services = Services(Environment(config, SystemClock()), store, transport, config.smtp.hostname)
     listen_host, listen_port = parse_address(config.smtp.listen, "smtp.listen")
     server, handler = await smtp.start(services, listen_host, listen_port, reuse_port=worker is not None)
+    milter_server = await _start_milter(services, worker)
     web_host, web_port = parse_address(config.web.listen, "web.listen")
     sweeper = None
     if worker:  # workers other than 0: no web listener (one port, one /metrics), no sweeper
@@ -63,11 +64,15 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
     bound = server.sockets[0].getsockname()
     log.info("compuerta listening on %s:%d, upstream %s, store %s (config: %s)",
              bound[0], bound[1], config.upstream.address, config.store.url, config.source)  # fmt: skip
+    if milter_server is not None:
+        log.info("milter listening on %s", config.milter.listen)
     if demo_folder is not None:
         print(_demo_text(config, bound, demo_folder), flush=True)
     await stop.wait()
     log.info("stopping: no new sessions; waiting for %d in flight", len(handler.active))
     server.close()
+    if milter_server is not None:
+        await milter_server.stop(config.smtp.shutdown_grace)
     if web_server is not None and web_task is not None:
         web_server.should_exit = True
     await _drain(handler, config.smtp.shutdown_grace)
@@ -81,6 +86,15 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
         sink.close()
     log.info("stopped")
     return 0
+
+
+async def _start_milter(services: Services, worker: int | None) -> milter.MilterServer | None:
+    """The milter listener when configured: inet shares its port across workers like SMTP;
+    a UNIX socket path can have one owner only, worker 0."""
+    settings = services.env.config.milter
+    if not settings.listen or (worker and settings.listen.startswith("unix:")):
+        return None
+    return await milter.start(services, settings, reuse_port=worker is not None)
 
 
 def _stop_event() -> asyncio.Event:
