@@ -198,7 +198,12 @@ class Session:
             return mp.reply_code(replies.INTERNAL_ERROR.line(detail="parse"))
         decision = await pipeline.evaluate(Stage.DATA, msg, self.services.env)
         log.info("milter message id=%s postfix_queue_id=%s", msg.id, self._macro_value("i") or "-")
-        return await milter_outcome.settle(msg, decision, self.services, self.options)
+        try:
+            return await milter_outcome.settle(msg, decision, self.services, self.options)
+        except Exception:
+            # A bug past the pipeline: 451 keeps the message in the client's hands (rule 11).
+            log.exception("%s settling failed", msg.id)
+            return mp.reply_code(replies.INTERNAL_ERROR.line(detail="settle"))
 
     def _append(self, chunk: bytes) -> None:
         tx = self.tx

@@ -106,4 +106,5 @@ def _subject(msg: Message) -> str:
     if msg.view is None:
         return ""
     values = msg.view.header("subject")
-    return values[0] if values else ""
+    # RFC 5322 §2.2.3: a folded Subject is one line; a CR or LF would break the notices' headers.
+    return " ".join(values[0].split()) if values else ""

@@ -13,6 +13,7 @@ import pytest
 from gateway import milter_protocol as mp
 from gateway.config import ConfigError, build
 from gateway.model import Account, Action, Directory
+from relay.transport import MemoryTransport
 from tests.conftest import message
 from tests.milter_mta import MTA, Running, start_milter
 
@@ -101,6 +102,10 @@ async def test_hold_commits_exact_bytes_then_discards(tmp_path: Path) -> None:
     assert held is not None
     assert held.raw == raw, "the message is rebuilt byte for byte"
     assert held.envelope.rcpt_tos == (LUIS, "eva@gto.gob.mx")
+    transport = running.services.transport
+    assert isinstance(transport, MemoryTransport)
+    notices = [data for _, rcpts, data in transport.sent if rcpts == (ANA,)]
+    assert len(notices) == 1 and record.ticket.encode() in notices[0], "the sender is told the ticket"
     await mta.close()
     await running.stop()
 
