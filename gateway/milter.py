@@ -281,7 +281,7 @@ class MilterServer:
         self.services = services
         self.settings = settings
         self.max_size = max_size
-        self.active: dict[asyncio.Task[None], Session] = {}
+        self.active: dict[asyncio.Task[None], tuple[Session, asyncio.StreamWriter]] = {}
         self.server: asyncio.Server | None = None
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -292,7 +292,8 @@ class MilterServer:
             metrics.MILTER_SESSIONS.labels(result="busy").inc()
             writer.close()
             return
-        session = self.active[task] = Session(self.services, self.max_size)
+        session = Session(self.services, self.max_size)
+        self.active[task] = (session, writer)
         metrics.MILTER_SESSIONS.labels(result="accepted").inc()
         try:
             await self._serve(session, reader, writer)
@@ -333,14 +334,13 @@ class MilterServer:
         (Postfix applies milter_default_action: tempfail, the client retries)."""
         if self.server is not None:
             self.server.close()
-        for task, session in list(self.active.items()):
+        for session, writer in list(self.active.values()):
             if session.tx.sender is None:
-                task.cancel()  # idle between messages: nothing in flight to finish
+                writer.close()  # idle between messages: nothing in flight to finish
         if self.active:
-            _, pending = await asyncio.wait(set(self.active), timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.wait(set(self.active), timeout=grace)
+        for _, writer in list(self.active.values()):
+            writer.close()  # the session ends at its next read or write
 
 
 async def read_packet(reader: asyncio.StreamReader, settings: MilterSettings) -> mp.Packet | None:

@@ -153,7 +153,7 @@ async def test_501st_recipient_refused_at_rcpt(milter: Running) -> None:
     codes = [a.final if a else b"" for a in finals]
     assert codes[:500] == [b"c"] * 500
     last = finals[500]
-    assert last is not None and last.text.startswith("452 4.5.3")
+    assert last is not None and last.text.startswith("550 5.5.3")
     await mta.close()
 
 
