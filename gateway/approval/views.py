@@ -7,6 +7,7 @@ the Jinja2 templates (autoescaped; the message body only after nh3 in render.py)
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader
@@ -20,12 +21,16 @@ from gateway.approval.session import Viewer
 from gateway.model import Context, Organization
 from gateway.moderation import Actor, ModerationError
 from gateway.outcome import Services
+from gateway.store.audit import AuditEntry
 from gateway.store.moderation import QueueFilter
 
 TEMPLATES = Environment(loader=PackageLoader("gateway.approval", "templates"), autoescape=True)
 KINDS = {kind.value: label for kind, label in _recipients.LABELS_ES.items()}
 STATES = {"held": "retenidos", "approved": "autorizados", "delivered": "enviados",
           "rejected": "rechazados", "expired": "vencidos"}  # fmt: skip
+# Throttle password guessing: after 5 failures a user name is locked for 15 minutes.
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
 _STATUS = {"not-found": 404, "forbidden": 403, "decided": 409, "bad-request": 400}
 
 
@@ -55,14 +60,24 @@ async def login(request: Request, services: Services) -> Response:
     if not await session.csrf_ok(request, request.cookies.get(session.LOGIN_CSRF, "")):
         return refused(services, None, 403, "Solicitud rechazada: el formulario caducó (CSRF).")
     form = await request.form()
-    username, password = str(form.get("usuario", "")), str(form.get("contrasena", ""))
+    username, password = str(form.get("usuario", ""))[:100], str(form.get("contrasena", ""))[:1000]
+    now = services.env.clock.now()
+    if await services.store.audit_count(username, "login.failed", now - LOCKOUT) >= MAX_FAILURES:
+        return page(services, "login.html", 429, csrf=request.cookies.get(session.LOGIN_CSRF, ""),
+                    error="Demasiados intentos fallidos; espere 15 minutos.")  # fmt: skip
     user = await services.store.user(username)
     if not auth.check_password(user, password) or user is None:
+        await services.store.audit_event(AuditEntry(now, username, "", "login.failed", "", _client(request)))
         return RedirectResponse("/ingresar?" + urlencode({"error": "Usuario o contraseña incorrectos"}), 303)
+    await services.store.audit_event(AuditEntry(now, username, "", "login", "", _client(request)))
     response = RedirectResponse("/retenidos", 303)
     await session.open_for(response, user, services)
     response.delete_cookie(session.LOGIN_CSRF, path="/")
     return response
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 async def logout(request: Request, services: Services, viewer: Viewer) -> Response:

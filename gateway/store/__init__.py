@@ -128,6 +128,14 @@ class Store:
     async def audit_entries(self, ticket: str = "") -> list[audit.AuditEntry]:
         return await audit.entries(self.db, ticket)
 
+    async def audit_event(self, entry: audit.AuditEntry) -> None:
+        """Append one event that changes nothing else (a login, a failed login)."""
+        async with self.db.transaction() as tx:
+            await audit.append(tx, self.db.dialect, entry)
+
+    async def audit_count(self, actor: str, action: str, since: datetime) -> int:
+        return await audit.count(self.db, actor, action, since)
+
     async def audit_verify(self) -> tuple[int, int | None]:
         return await audit.verify(self.db)
 

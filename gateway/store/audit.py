@@ -85,3 +85,14 @@ async def verify(db: Executor) -> tuple[int, int | None]:
             if entry.prev_hash != prev or chain_hash(prev, entry) != entry.hash:
                 return checked, entry.id
             prev, checked, after = entry.hash, checked + 1, entry.id
+
+
+async def count(db: Executor, actor: str, action: str, since: datetime) -> int:
+    """Rows of ``actor`` doing ``action`` since ``since`` (failed logins, for throttling)."""
+    row = await db.fetchone(
+        "SELECT count(*) FROM audit WHERE actor = ? AND action = ? AND at >= ?",
+        actor,
+        action,
+        since.isoformat(),
+    )
+    return int(str(row[0])) if row else 0

@@ -163,3 +163,13 @@ async def test_json_api_with_tokens(approval: Starter, sink: Sink) -> None:
         again = await client.post(f"/api/v1/held/{ticket}/approve", headers=approver, content=body)
         assert again.status_code == 409
     assert len([r for r in sink.handler.received if "todos@gto.gob.mx" in r.rcpt_tos]) == 1
+
+
+async def test_password_guessing_is_throttled(approval: Starter) -> None:
+    app = await approval()
+    async with httpx.AsyncClient(base_url=app.base) as client:
+        for _ in range(5):
+            assert "incorrectos" in (await login(client, "dgtit1", "adivinanza número")).text
+        locked = await login(client, "dgtit1")
+        assert locked.status_code == 429 and "compuerta_sesion" not in client.cookies
+    assert [e.action for e in await app.gateway.store.audit_entries()].count("login.failed") == 5

@@ -152,3 +152,17 @@ async def test_audit_chain_detects_an_edited_row(gateway_factory: GatewayFactory
     assert entries[1].actor == "dgtit1" and entries[1].role == "dgtit" and entries[1].reason == "correcto"
     await gateway.store.db.execute("UPDATE audit SET reason = 'sin objeción' WHERE id = ?", entries[1].id)
     assert await gateway.store.audit_verify() == (entries[1].id - 1, entries[1].id)
+
+
+async def test_freemail_in_a_masivo_is_refused_and_a_freemail_list_is_held(
+    gateway_factory: GatewayFactory, sink: Sink
+) -> None:
+    gateway = await start(gateway_factory, sink)
+    rcpts = directory.own(30) + directory.freemail(20)
+    code, text = await send(gateway.port, "ana@gto.gob.mx", rcpts, CIRCULAR)
+    assert code == 550 and "5.7.1" in text and "freemail.mass" in text
+    code, text = await send(gateway.port, "ana@gto.gob.mx", directory.freemail(12), CIRCULAR)
+    assert code == 250 and "2.6.0" in text
+    held = await gateway.store.held(text.split("folio ")[1].split(";")[0])
+    assert held is not None and [v.rule for v in held.reasons] == ["freemail.list"]
+    assert held.classes == (("freemail", 12),)
