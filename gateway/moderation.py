@@ -238,12 +238,15 @@ async def _expire(services: Services, number: int, now: datetime) -> int:
 
 
 async def _retry_releases(services: Services) -> int:
-    """Approved but not yet accepted upstream (a crash or an upstream outage): try again."""
-    spec = sql.QueueFilter(state="approved", limit=100)
-    waiting, _ = await services.store.queue(spec)
+    """Approved but not accepted upstream (a crash or an upstream outage): deliver again.
+
+    Only once twice the upstream timeout has passed since the approval, so that a delivery
+    still in flight in the approving request is never doubled.
+    """
+    grace = timedelta(seconds=2 * services.env.config.upstream.timeout)
     released = 0
-    for summary in waiting:
-        held = await services.store.held(summary.ticket)
+    for number in await sql.stale_approved(services.store.db, services.env.clock.now() - grace):
+        held = await sql.one(services.store.db, number)
         if held is not None and held.state == "approved":
             await _after(services, held)
             released += 1

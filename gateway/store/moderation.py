@@ -157,6 +157,15 @@ async def due(db: Executor, column: str, before: datetime, limit: int = 500) -> 
     return [int(str(row[0])) for row in rows]
 
 
+async def stale_approved(db: Executor, before: datetime, limit: int = 100) -> list[int]:
+    """Approved before ``before`` and still not accepted upstream: to be delivered again."""
+    rows = await db.fetchall(
+        "SELECT id FROM held WHERE state = 'approved' AND decided_at < ? ORDER BY id LIMIT ?",
+        before.isoformat(), limit,
+    )  # fmt: skip
+    return [int(str(row[0])) for row in rows]
+
+
 async def counts(db: Executor) -> dict[str, int]:
     """Held messages per state (for the compuerta_held_messages gauge)."""
     rows = await db.fetchall("SELECT state, count(*) FROM held GROUP BY state")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -173,3 +174,19 @@ async def test_password_guessing_is_throttled(approval: Starter) -> None:
         locked = await login(client, "dgtit1")
         assert locked.status_code == 429 and "compuerta_sesion" not in client.cookies
     assert [e.action for e in await app.gateway.store.audit_entries()].count("login.failed") == 5
+
+
+async def test_two_approvers_clicking_at_once_release_once(approval: Starter, sink: Sink) -> None:
+    app = await approval()
+    ticket = await hold(app, CIRCULAR)
+    async with httpx.AsyncClient(base_url=app.base) as first, httpx.AsyncClient(base_url=app.base) as second:
+        forms = []
+        for client, name in ((first, "dgtit1"), (second, "jefe")):
+            await login(client, name)
+            forms.append(csrf_of((await client.get(f"/retenidos/{ticket}")).text))
+        responses = await asyncio.gather(
+            *(client.post(f"/retenidos/{ticket}/decision", data={"csrf": csrf, "decision": "approve"})
+              for client, csrf in zip((first, second), forms, strict=True))
+        )  # fmt: skip
+    assert sorted(r.status_code for r in responses) == [303, 409]
+    assert len([r for r in sink.handler.received if "todos@gto.gob.mx" in r.rcpt_tos]) == 1

@@ -166,3 +166,19 @@ async def test_freemail_in_a_masivo_is_refused_and_a_freemail_list_is_held(
     held = await gateway.store.held(text.split("folio ")[1].split(";")[0])
     assert held is not None and [v.rule for v in held.reasons] == ["freemail.list"]
     assert held.classes == (("freemail", 12),)
+
+
+async def test_release_retried_after_an_upstream_outage(gateway_factory: GatewayFactory, sink: Sink) -> None:
+    clock = FixedClock(datetime(2026, 11, 23, 16, 0, tzinfo=UTC))
+    gateway = await start(gateway_factory, sink, clock)
+    ticket = await held_ticket(gateway)
+    sink.handler.data_reply = "451 4.3.0 upstream busy"
+    outcome = await moderation.decide(gateway.services, ticket, DGTIT, "approve", "")
+    assert outcome.held.state == "approved"
+    sink.handler.data_reply = None
+    assert (await moderation.tick(gateway.services))["released"] == 0, "in flight: not doubled"
+    clock.at = datetime(2026, 11, 23, 16, 5, tzinfo=UTC)
+    assert (await moderation.tick(gateway.services))["released"] == 1
+    held = await gateway.store.held(ticket)
+    assert held is not None and held.state == "delivered"
+    assert len(to(sink, "todos@gto.gob.mx")) == 1
