@@ -88,6 +88,8 @@ class UpstreamSettings:
 class WebSettings:
     listen: str = "127.0.0.1:8024"
     base_url: str = "http://127.0.0.1:8024"
+    metrics_networks: tuple[str, ...] = ()  # who may scrape /metrics; empty: whoever reaches listen
+    ready_timeout: float = 2.0  # seconds /readyz waits for the store and for upstream's EHLO
 
 
 @dataclass(frozen=True)
@@ -280,11 +282,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("milter.max_packet", config.milter.max_packet, "at least 65552")
     parse_address(config.upstream.address, "upstream.address")
     parse_address(config.web.listen, "web.listen")
-    for network in config.smtp.trusted_networks:
-        try:
-            ipaddress.ip_network(network, strict=False)
-        except ValueError as error:
-            raise ConfigError("smtp.trusted_networks", network, "IP networks in CIDR form") from error
+    _validate_networks(config.smtp.trusted_networks, "smtp.trusted_networks")
+    _validate_networks(config.web.metrics_networks, "web.metrics_networks")
     url = config.store.url
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError("store.url", url, '"sqlite:///PATH" or "postgresql://…"')
@@ -314,6 +313,14 @@ def _validate_approval(config: Config) -> None:
         deadlines.calendar(approval.timezone, approval.extra_holidays)
     except (ValueError, KeyError) as error:
         raise ConfigError("approval", approval.extra_holidays, f"ISO dates and a valid timezone ({error})")
+
+
+def _validate_networks(networks: tuple[str, ...], key: str) -> None:
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as error:
+            raise ConfigError(key, network, "IP networks in CIDR form") from error
 
 
 def _validate_profile(profile: Profile, key: str) -> None:

@@ -132,6 +132,7 @@ async def _record(tx: Executor, services: Services, held: HeldMessage, actor: Ac
     if state == "held":
         return held
     await sql.change_state(tx, number, "held", state, now, reason if state == "rejected" else "")
+    metrics.APPROVAL_SECONDS.labels(decision=state).observe((now - held.created_at).total_seconds())
     if state == "approved":
         await release.plan(tx, held)
     await append(tx, services.store.db.dialect, _entry(now, SYSTEM, "", state, held, reason))
@@ -210,6 +211,8 @@ async def _flagged(services: Services, number: int, column: str, kind: str) -> i
         assert held is not None
         await append(tx, services.store.db.dialect, _entry(now, SYSTEM, "", kind, held, ""))
     metrics.MODERATION.labels(event=kind).inc()
+    if kind == "escalation":
+        metrics.SLA_BREACHES.inc()  # past the deadline of 000 Anexo A (two business days)
     roles = held.required_roles + ((ADMINISTRATOR,) if kind == "escalation" else ())
     await notify_approvers(services, held, kind, roles)
     return 1
@@ -233,6 +236,7 @@ async def _expire(services: Services, number: int, now: datetime) -> int:
         assert held is not None
         await append(tx, services.store.db.dialect, _entry(now, SYSTEM, "", "expire", held, reason))
     metrics.MODERATION.labels(event="expire").inc()
+    metrics.APPROVAL_SECONDS.labels(decision="expired").observe((now - held.created_at).total_seconds())
     await _after(services, held)
     return 1
 

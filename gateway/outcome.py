@@ -21,8 +21,12 @@ from relay.transport import SendResult, Transport, UpstreamError
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Services:
+    """What every session, route and worker uses. One object for the whole process: a reload
+    (SIGHUP, gateway.reload) replaces ``env`` as a whole, so readers see the new configuration
+    at their next step; nothing else is ever reassigned."""
+
     env: Environment
     store: Store
     transport: Transport

@@ -1,7 +1,8 @@
 """Run the gateway: wire config, store, transport, SMTP listener and web app in one event loop.
 
 Trusts a validated Config. Owns the process lifecycle: SIGTERM/SIGINT stop accepting, let the
-sessions in flight finish (bounded by ``[smtp] shutdown_grace``), flush the store, exit 0.
+sessions in flight finish (bounded by ``[smtp] shutdown_grace``), flush the store, exit 0;
+SIGHUP re-reads the configuration file (gateway.reload) and keeps serving.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import asyncio
 import dataclasses
 import logging
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
-from gateway import demo, milter, moderation, smtp, web, workers
+from gateway import demo, milter, moderation, reload, smtp, web, workers
 from gateway.clock import SystemClock
 from gateway.config import Config, parse_address
 from gateway.outcome import Services
@@ -40,7 +42,7 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
     As one of several workers (gateway.workers), the SMTP socket is opened with SO_REUSEPORT
     and only worker 0 serves the web listener.
     """
-    stop = _stop_event()  # first: a SIGTERM during startup must stop us gracefully too
+    signals = _Signals.install()  # first: a signal during startup is not lost
     sink = None
     if demo_folder is not None:
         sink, port = await demo.start(demo_folder)
@@ -68,7 +70,7 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
         log.info("milter listening on %s", config.milter.listen)
     if demo_folder is not None:
         print(_demo_text(config, bound, demo_folder), flush=True)
-    await stop.wait()
+    await signals.serve(services, handler)
     log.info("stopping: no new sessions; waiting for %d in flight", len(handler.active))
     server.close()
     if milter_server is not None:
@@ -97,12 +99,33 @@ async def _start_milter(services: Services, worker: int | None) -> milter.Milter
     return await milter.start(services, settings, reuse_port=worker is not None)
 
 
-def _stop_event() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
+@dataclass
+class _Signals:
+    """SIGTERM/SIGINT stop the gateway; each SIGHUP reloads the configuration, one at a time."""
+
+    stop: asyncio.Event
+    hangups: asyncio.Queue[None]
+
+    @classmethod
+    def install(cls) -> _Signals:
+        signals = cls(asyncio.Event(), asyncio.Queue())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, signals.stop.set)
+        loop.add_signal_handler(signal.SIGHUP, signals.hangups.put_nowait, None)
+        return signals
+
+    async def serve(self, services: Services, handler: smtp.Handler) -> None:
+        """Until stopped, reloading on SIGHUP (also one received during startup)."""
+        path = reload.source_path(services.env.config)
+        reloader = asyncio.get_running_loop().create_task(self._reload(services, handler, path))
+        await self.stop.wait()
+        reloader.cancel()
+
+    async def _reload(self, services: Services, handler: smtp.Handler, path: str | None) -> None:
+        while True:
+            await self.hangups.get()
+            await reload.reload(services, handler, path)
 
 
 async def _drain(handler: smtp.Handler, grace: float) -> None:

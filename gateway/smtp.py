@@ -19,6 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import data as smtp_data
 from gateway import metrics, pipeline, replies
+from gateway.config import Config
 from gateway.model import Action, Decision, Message, Stage
 from gateway.model import Envelope as MailEnvelope
 from gateway.outcome import Services, settle
@@ -43,7 +44,14 @@ class Handler:
         self.services = services
         self.max_size = max_size
         self.max_sessions = services.env.config.smtp.max_sessions
+        self.networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
         self.active: set[GatewaySMTP] = set()
+
+    def configure(self, config: Config) -> None:
+        """Take the listener's settings from ``config``; sessions opened from now on use them."""
+        self.max_size = max(p.size_max.max_bytes for p in [config.profile, *config.profiles.values()])
+        self.networks = tuple(ipaddress.ip_network(n, strict=False) for n in config.smtp.trusted_networks)
+        self.max_sessions = config.smtp.max_sessions
 
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
@@ -262,16 +270,16 @@ async def start(
 
     ``reuse_port``: several worker processes listen on the same port (gateway.workers).
     """
-    config = services.env.config
-    max_size = max(p.size_max.max_bytes for p in [config.profile, *config.profiles.values()])
-    handler = Handler(services, max_size)
-    networks = tuple(ipaddress.ip_network(n, strict=False) for n in config.smtp.trusted_networks)
+    handler = Handler(services, 0)
+    handler.configure(services.env.config)
     loop = asyncio.get_running_loop()
 
     def factory() -> GatewaySMTP:
+        # Read at each connection: a reload (SIGHUP) applies to the sessions opened after it.
+        config = handler.services.env.config
         # data_size_limit=None: SIZE is advertised and enforced by us, with the policy's reply
         return GatewaySMTP(
-            handler, networks, data_size_limit=None, enable_SMTPUTF8=True, decode_data=False,
+            handler, handler.networks, data_size_limit=None, enable_SMTPUTF8=True, decode_data=False,
             hostname=config.smtp.hostname, ident="compuerta", timeout=config.smtp.timeout, loop=loop,
         )  # fmt: skip
 

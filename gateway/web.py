@@ -1,8 +1,8 @@
 """The web listener: one ASGI app (Starlette) served by uvicorn inside the gateway's event loop.
 
-Trusts the Services it is given; every route but /healthz (and /metrics where configured)
-requires a login, which the approval app adds. Hands requests to the route modules listed in
-``routes()``; it only assembles them and runs the server.
+Trusts the Services it is given; every route but the operator's (/healthz, /readyz, /metrics,
+in gateway.health) requires a login, which the approval app adds. Hands requests to the route
+modules listed in ``routes()``; it only assembles them and runs the server.
 """
 
 from __future__ import annotations
@@ -11,34 +11,19 @@ import asyncio
 import logging
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
+from gateway import health
 from gateway.approval import app as approval
 from gateway.outcome import Services
-from gateway.store import StoreError
 
 log = logging.getLogger(__name__)
 
 
 def routes(services: Services) -> list[BaseRoute]:
-    async def healthz(request: Request) -> Response:
-        return PlainTextResponse("ok\n")
-
-    async def readyz(request: Request) -> Response:
-        try:
-            await services.store.ping()
-        except StoreError as error:
-            return JSONResponse({"ready": False, "store": str(error)}, status_code=503)
-        return JSONResponse({"ready": True, "store": "ok"})
-
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    return [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
+    """Every route of the web listener; each area adds its module's ``routes(services)`` here."""
+    return [*health.routes(services)]
 
 
 def build(services: Services) -> Starlette:

@@ -29,6 +29,9 @@ from relay.transport import SMTPTransport
 
 MESSAGES = Path(__file__).parent / "messages"
 
+# Real-process fixtures (a Postfix instance, compuerta itself): tests/integration/fixtures.py
+pytest_plugins = ["tests.integration.fixtures"]
+
 
 @dataclass
 class FixedClock:

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from gateway.model import Action, DecisionRecord, HeldMessage, User
-from gateway.store import audit, moderation, users
+from gateway.store import audit, moderation, stats, users
 from gateway.store.database import Database, DatabaseError, Executor, Row, SQLiteDatabase
 from gateway.store.moderation import ticket_number, ticket_of
 from gateway.store.schema import migrate
@@ -46,6 +46,20 @@ class Store:
     async def ping(self) -> None:
         try:
             await self.db.fetchone("SELECT 1")
+        except DatabaseError as error:
+            raise StoreError(str(error)) from error
+
+    async def held_counts(self) -> dict[str, int]:
+        """Held messages per state (for the metrics gauges)."""
+        try:
+            return await stats.held_counts(self.db)
+        except DatabaseError as error:
+            raise StoreError(str(error)) from error
+
+    async def oldest_held(self) -> datetime | None:
+        """When the oldest message still waiting for approval was held."""
+        try:
+            return await stats.oldest_held(self.db)
         except DatabaseError as error:
             raise StoreError(str(error)) from error
 
