@@ -48,6 +48,11 @@ class Listing:
     document: bool = False  # OOXML or ODF: a document, not a user's archive
 
 
+def unpackable(data: bytes) -> bool:
+    """Whether ``data`` starts like an archive or compressed stream compuerta unpacks."""
+    return data.startswith((b"PK", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")) or data[257:262] == b"ustar"
+
+
 def looks_like_zip(data: bytes) -> bool:
     """A local header at the start, or an end record that ends the file exactly (Z5: 7-Zip and
     Windows open a ZIP with anything in front of it)."""
@@ -98,20 +103,20 @@ def _layout_issues(data: bytes, archive: zipfile.ZipFile) -> list[tuple[str, str
 
 def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget, listing: Listing) -> None:
     cap = min(budget.max_member, budget.expanded)
-    kept, size = bytearray(), 0
+    kept, size, whole = bytearray(), 0, False
     with archive.open(info) as stream:
         while chunk := stream.read(_CHUNK):
             size += len(chunk)
             if size > cap:
                 listing.issues.append((LIMIT, f"{info.filename!r} unpacks past {cap} bytes (zip bomb)"))
                 return
-            if len(kept) < KEEP_BYTES or kept[:2] == b"PK":  # archives are kept whole to recurse
+            whole = whole or (size == len(chunk) and unpackable(chunk))  # archives are kept to recurse
+            if whole or len(kept) < KEEP_BYTES:
                 kept += chunk
     budget.expanded -= size
     if size > budget.ratio_floor and size > budget.max_ratio * max(info.compress_size, 1):
         listing.issues.append((LIMIT, f"{info.filename!r} expands {size // max(info.compress_size, 1)}:1"))
-    data = bytes(kept) if kept[:2] == b"PK" else bytes(kept[:KEEP_BYTES])
-    listing.members.append(Member(info.filename, size, data))
+    listing.members.append(Member(info.filename, size, bytes(kept if whole else kept[:KEEP_BYTES])))
 
 
 def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget, listing: Listing) -> None:

@@ -16,10 +16,11 @@ import html
 import logging
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
 
-from filters import _archive, _decoders, _names, _tree
+from filters import _archive, _decoders, _names, _tar, _tree
 from filters._magic import ARCHIVES, true_type
 from gateway.model import MimeView, Part, Problem
 
@@ -183,15 +184,22 @@ def _inspect(file: _File, walk: _Walk, archive_depth: int = 0) -> None:
         Part(file.path, file.content_type, file.names, kind, size, True, file.depth,
              bool(file.container), file.container, ratio)
     )  # fmt: skip
+    if not file.examined:
+        return
     if kind in ARCHIVES or _archive.looks_like_zip(file.data):
-        _unpack(file, walk, archive_depth + 1)
+        _unpack(file, walk, archive_depth + 1, lambda: _archive.inspect(file.data, walk.budget))
+    elif kind in _tar.STREAMS:
+        name = file.names[0] if file.names else "archivo.gz"
+        _unpack(file, walk, archive_depth + 1, lambda: _tar.decompress(file.data, kind, name, walk.budget))
+    elif kind == _tar.TAR:
+        _unpack(file, walk, archive_depth + 1, lambda: _tar.inspect_tar(file.data, walk.budget))
 
 
-def _unpack(file: _File, walk: _Walk, archive_depth: int) -> None:
+def _unpack(file: _File, walk: _Walk, archive_depth: int, lister: Callable[[], _archive.Listing]) -> None:
     if archive_depth > walk.limits.max_archive_depth:
         walk.problem(LIMIT, f"archive nested deeper than {walk.limits.max_archive_depth}", file.path)
         return
-    listing = _archive.inspect(file.data, walk.budget)
+    listing = lister()
     for kind, detail in listing.issues:
         walk.problem(kind, detail, file.path)
     container = "document" if listing.document else "archive"

@@ -55,10 +55,11 @@ class Settings:
         "application/java-archive",
         "application/x-java-applet",
     )
-    # Containers compuerta does not unpack, by extension and by true type (THREATS.md Z6)
+    # Containers compuerta does not unpack, by extension and by true type (THREATS.md Z6);
+    # ZIP, tar, gzip, bzip2 and xz are unpacked and their members checked instead
     container_extensions: tuple[str, ...] = (
         "iso", "img", "udf", "vhd", "vhdx", "vmdk", "dmg", "7z", "rar", "cab", "arj", "lzh",
-        "lha", "ace", "tar", "gz", "tgz", "bz2", "tbz", "xz", "txz", "zst", "cpio", "hqx",
+        "lha", "ace", "zst", "cpio", "hqx",
     )  # fmt: skip
     container_types: tuple[str, ...] = (
         "application/x-iso9660-image",
@@ -76,11 +77,6 @@ class Settings:
         "application/x-qemu-disk",
         "application/x-virtualbox-vdi",
         "application/x-virtualbox-vmdk",
-        "application/x-tar",
-        "application/gzip",
-        "application/x-gzip",
-        "application/x-bzip2",
-        "application/x-xz",
         "application/zstd",
         "application/x-cpio",
         "application/mac-binhex40",

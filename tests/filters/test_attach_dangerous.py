@@ -49,6 +49,8 @@ HITS = {
     "zip-with-exe": "setup.exe",
     "zip-pe-named-txt": "leeme.txt (application/x-dosexec)",
     "zip-in-zip": "setup.exe",
+    "tar-gz-with-exe": "setup.exe",
+    "zip-with-tgz": "setup.scr",
     # ambiguity fails closed (M9, M12, M13, M16, M18)
     "nul-in-filename": MALFORMED + "NUL or bare CR in a header",
     "quote-injection": MALFORMED + 'text after closing quote: \'"pagos.pdf"x.exe"\'',
@@ -69,6 +71,7 @@ HITS = {
     "too-deep": LIMIT + "MIME depth over 20",
     "zip-too-deep": LIMIT + "archive nested deeper than 5",
     "zip-bomb": LIMIT + "'datos.txt' declares 20971520 bytes from 20387",
+    "gzip-bomb": LIMIT + "'datos.csv.gz' declares 20971520 bytes from 20405",
     "overlapping-zip": LIMIT + "overlapping archive entries (zip bomb, CVE-2024-0450)",
     # containers (Z3, Z6)
     "encrypted-zip": "archivo cifrado, no se puede revisar: encrypted member 'contrato.pdf'",
@@ -83,6 +86,8 @@ CONTROLS = [
     "png",
     "docx",
     "zip-of-text",
+    "gzip-of-text",
+    "tar-of-text",
     "body-mentions-exe",
     "executive-summary",
     "encoded-filename-pdf",

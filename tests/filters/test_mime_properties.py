@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import io
 import zipfile
 
@@ -33,7 +34,8 @@ def _zip(name: str, data: bytes) -> bytes:
 
 PAYLOADS = st.sampled_from([b"", b"Hola\r\n", PE, _zip("a.exe", PE), _zip("b.zip", _zip("c.txt", b"x")),
                             b"%PDF-1.4\n", b"ID3\x03\x00\x00\x00\x00\x00\x0a" + b"\xff\xfb" * 40,
-                            b"begin 644 a.exe\nM35J0\n`\nend\n", b"\x78\x9f\x3e\x22\x01\x00"]) | st.binary(
+                            b"begin 644 a.exe\nM35J0\n`\nend\n", b"\x78\x9f\x3e\x22\x01\x00",
+                            gzip.compress(_zip("a.exe", PE)), gzip.compress(b"x" * 5000)]) | st.binary(
     max_size=300
 )  # fmt: skip
 NAMES = st.sampled_from(['"a.pdf"', '"a.exe"', "mi acta.vbs", '"=?utf-8?B?YS5leGU=?="', '"x"y.exe"',

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import io
 import random
 import struct
+import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +73,16 @@ def zipped(*members: tuple[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> b
         for name, data in members:
             # A fixed date keeps the generated files byte-identical from run to run
             archive.writestr(zipfile.ZipInfo(name, (2026, 11, 23, 10, 0, 0)), data, method)
+    return buffer.getvalue()
+
+
+def tarred(*members: tuple[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name, data in members:
+            entry = tarfile.TarInfo(name)
+            entry.size, entry.mtime = len(data), 1795428000
+            archive.addfile(entry, io.BytesIO(data))
     return buffer.getvalue()
 
 
@@ -236,6 +248,11 @@ def dangerous() -> dict[str, str]:
         "zip-in-zip": lambda c: mixed(c, simple("application/zip", "docs.zip",
             zipped(("interno.zip", zipped(("setup.exe", PE)))))),
         "zip-too-deep": lambda c: mixed(c, simple("application/zip", "docs.zip", _deep_zip(7))),
+        "tar-gz-with-exe": lambda c: mixed(c, simple("application/gzip", "respaldo.tar.gz", gzip.compress(
+            tarred(("respaldo/leeme.txt", b"hola\n"), ("respaldo/setup.exe", PE)), mtime=0))),
+        "zip-with-tgz": lambda c: mixed(c, simple("application/zip", "docs.zip", zipped(
+            ("respaldo.tgz", gzip.compress(tarred(("setup.scr", b"x")), mtime=0))))),
+        "gzip-bomb": lambda c: mixed(c, simple("application/gzip", "datos.csv.gz", gzip.compress(bytes(20 << 20), mtime=0))),
         "encrypted-zip": lambda c: mixed(c, simple("application/zip", "contrato.zip", encrypted_zip())),
         "zip-bomb": lambda c: mixed(c, simple("application/zip", "datos.zip", zipped(("datos.txt", bytes(20 << 20))))),
         "overlapping-zip": lambda c: mixed(c, simple("application/zip", "datos.zip", overlapping_zip())),
@@ -256,6 +273,10 @@ def dangerous() -> dict[str, str]:
             "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "oficio.docx", _docx())),
         "zip-of-text": lambda c: mixed(c, simple("application/zip", "actas.zip",
             zipped(("acta1.txt", b"Acta de la sesion 1\n" * 50), ("acta2.txt", b"Acta de la sesion 2\n" * 50)))),
+        "gzip-of-text": lambda c: mixed(c, simple("application/gzip", "padron.csv.gz",
+            gzip.compress(b"1,Dependencia,Partida\n" * 200, mtime=0))),
+        "tar-of-text": lambda c: mixed(c, simple("application/x-tar", "actas.tar",
+            tarred(("acta1.txt", b"Acta 1\n"), ("acta2.txt", b"Acta 2\n")))),
         "body-mentions-exe": lambda c: HEAD.format(subject="Instalador", case=c) + MIME
         + "Content-Type: text/plain; charset=utf-8\n\nNo abra archivos .exe que le lleguen por correo;\n"
         "begin by reading setup.exe instructions at the intranet.\n",
