@@ -121,3 +121,31 @@ def test_alert_rules_pass_promtool() -> None:
                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 9 rules found" in result.stdout
+
+
+def _require(tool: str, package: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        message = f"{tool} is not installed (Debian package {package}; scripts/setup --test)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def test_systemd_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
+    analyze = _require("systemd-analyze", "systemd")
+    unit = (DEPLOY / "systemd" / "compuerta.service").read_text()
+    # The unit names the installed program; point it at this checkout's for the check.
+    program = Path(sys.executable).with_name("compuerta")
+    (tmp_path / "compuerta.service").write_text(
+        unit.replace("/opt/compuerta/.venv/bin/compuerta", str(program))
+    )
+    verify = subprocess.run([analyze, "verify", str(tmp_path / "compuerta.service")],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
+    security = subprocess.run([analyze, "security", "--offline=yes", str(tmp_path / "compuerta.service")],
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    level = re.search(r"Overall exposure level for compuerta.service: ([0-9.]+)", security.stdout)
+    assert level is not None, security.stdout + security.stderr
+    assert float(level.group(1)) < 2.0  # systemd rates 0-10; below 2 is "OK"
