@@ -111,7 +111,7 @@ class _Runs:
 
     def _text(self, index: int) -> str:
         start, end = self.spans[index]
-        return self.raw[start:end].decode("ascii")
+        return str(memoryview(self.raw)[start:end], "ascii")  # no bytes copy of the run first
 
 
 def _restore(root: EmailMessage, runs: _Runs) -> None:
