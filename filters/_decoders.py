@@ -28,13 +28,18 @@ class File:
 
 def base64(data: bytes, issues: list[str]) -> bytes:
     """Decode leniently, but never silently: garbage is an issue, every padded segment counts."""
-    compact = data.translate(None, _WHITESPACE)
-    garbage = compact.translate(None, _BASE64)
+    garbage = data.translate(None, _BASE64 + _WHITESPACE)
     if garbage:
         # THREATS.md M13: RFC 2045 §6.8 says ignore them, scanners and clients disagree how
         issues.append(f"{len(garbage)} bytes outside the base64 alphabet")
-        compact = compact.translate(None, bytes(set(garbage)))
+        data = data.translate(None, bytes(set(garbage)))
+    if b"=" not in data.rstrip(b"=" + _WHITESPACE):
+        try:
+            return binascii.a2b_base64(data)  # the common case: one pass, line ends skipped
+        except binascii.Error:
+            pass
     # MIME-tools 5.519: decode each "="-terminated stream, so "TQ==" cannot hide the rest (M13)
+    compact = data.translate(None, _WHITESPACE)
     segments = _PAD_BEFORE_END.split(compact) if b"=" in compact.rstrip(b"=") else [compact]
     out = []
     for segment in segments:
@@ -98,7 +103,9 @@ _YENC_TABLE = bytes((value - 42) % 256 for value in range(256))
 
 def inline_files(text: bytes, issues: list[str]) -> list[File]:
     """Files hidden in a text body: uuencode and yEnc blocks (THREATS.md M19)."""
-    files = []
+    files: list[File] = []
+    if b"begin" not in text and _BINHEX not in text:  # one fast scan for the common case
+        return files
     for begin in _UU_BEGIN.finditer(text):
         end = _UU_END.search(text, begin.end())
         stop = end.start() if end else len(text)

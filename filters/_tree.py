@@ -18,6 +18,7 @@ import email.parser
 import email.policy
 import re
 import secrets
+from collections.abc import Callable
 from email.message import Message as EmailMessage
 
 MIN_RUN = 8 << 10  # shorter runs are cheaper to parse than to swap
@@ -26,11 +27,15 @@ _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _CHUNK = 1 << 20  # checked a slice at a time: no copy of a whole 25 MB run
 
 
-def parse(raw: bytes, min_run: int = MIN_RUN) -> EmailMessage:
-    """The compat32 tree of ``raw``, as ``BytesParser(policy=compat32).parsebytes`` builds it."""
+def parse(
+    raw: bytes, min_run: int = MIN_RUN, parser: Callable[[bytes], EmailMessage] = _PARSER.parsebytes
+) -> EmailMessage:
+    """The compat32 tree of ``raw``, as ``BytesParser(policy=compat32).parsebytes`` builds it.
+
+    ``parser`` parses what is left after the swap (filters._bounded's, to stop costly input)."""
     runs = _runs(raw, min_run)
     if not runs:
-        return _PARSER.parsebytes(raw)
+        return parser(raw)
     prefix = _prefix(raw)
     pieces: list[bytes] = []
     last = 0
@@ -38,7 +43,7 @@ def parse(raw: bytes, min_run: int = MIN_RUN) -> EmailMessage:
         pieces += [raw[last:start], f"{prefix}{index:08d}".encode()]
         last = end
     pieces.append(raw[last:])
-    root = _PARSER.parsebytes(b"".join(pieces))
+    root = parser(b"".join(pieces))
     _restore(root, _Runs(raw, runs, prefix))
     return root
 
@@ -49,11 +54,12 @@ def _runs(raw: bytes, min_run: int) -> list[tuple[int, int]]:
     position = 0
     while (blank := raw.find(b"\r\n\r\n", position)) >= 0:
         start = blank + 4
-        end = raw.find(b"\r\n-", start)  # a line that starts with a dash may be a boundary
-        end = len(raw) if end < 0 else end
+        dash = raw.find(b"\r\n-", start)  # a line that starts with a dash may be a boundary
+        end = len(raw) if dash < 0 else dash
         while raw.endswith(b"\r\n", start, end):
             end -= 2  # empty lines and the last line's CRLF stay outside the run
-        position = max(end, start)
+        # Search on from the dash line: an empty line before a boundary is not a header's end
+        position = max(end, start) if dash < 0 else dash + 2
         if end - start >= min_run and _regular(raw, start, end):
             runs.append((start, end))
     return runs

@@ -67,7 +67,7 @@ HITS = {
     "concatenated-zip": MALFORMED + "157 hidden bytes before the first entry (concatenated archive)",
     "data-before-zip": MALFORMED + "128 hidden bytes before the first entry (concatenated archive)",
     # bounds (M15, Z2, Z4)
-    "depth-bomb": LIMIT + "MIME nesting too deep to parse",
+    "depth-bomb": LIMIT + "MIME depth over 20",
     "too-deep": LIMIT + "MIME depth over 20",
     "zip-too-deep": LIMIT + "archive nested deeper than 5",
     "zip-bomb": LIMIT + "'datos.txt' declares 20971520 bytes from 20387",

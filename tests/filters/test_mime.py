@@ -96,3 +96,16 @@ def test_no_action_may_accept() -> None:
         str(error.value)
         == "profile.attach.dangerous.encrypted_action = 'accept': tag, hold, tempfail or reject"
     )
+
+
+def test_parse_work_bound() -> None:
+    # THREATS.md M15: the feedparser's cost grows with lines times depth; it is stopped, not waited for
+    assert problems("attach.dangerous", "body-mentions-exe", Limits(max_parse_work=10)) == (
+        Problem("limit", "MIME structure too costly to parse (over 10 line checks)"),
+    )
+
+
+def test_depth_bomb_stopped_before_the_stack_runs_out() -> None:
+    assert problems("attach.dangerous", "depth-bomb", Limits(max_depth=5)) == (
+        Problem("limit", "MIME depth over 5"),
+    )
