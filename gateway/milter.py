@@ -28,6 +28,8 @@ from gateway.outcome import Services
 log = logging.getLogger(__name__)
 
 CONTINUE = mp.encode(mp.Response.CONTINUE)
+_READ_SIZE = 1 << 16
+_WRITE_HIGH = 1 << 16  # our answers are a few bytes each; more waiting means a stuck peer
 _SIZE = re.compile(r"^SIZE=(\d{1,15})$", re.IGNORECASE)
 # Macro stages (the command byte they precede) that belong to one message, not the connection.
 _MESSAGE_STAGES = ("M", "R", "T", "L", "N", "B", "E")
@@ -307,27 +309,37 @@ class MilterServer:
         self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         try:
-            while not session.closed:
-                packet = await read_packet(reader, self.settings)
-                if packet is None:
-                    return
-                answer = await session.handle(packet)
-                if answer:
-                    writer.write(answer)
-                    async with asyncio.timeout(self.settings.packet_timeout):
-                        await writer.drain()
+            await self._exchange(session, reader, writer)
         except mp.ProtocolError as error:
             log.warning("milter peer broke the protocol: %s", error)
             metrics.MILTER_ERRORS.labels(kind="protocol").inc()
         except TimeoutError:
             log.warning("milter peer timed out")
             metrics.MILTER_ERRORS.labels(kind="timeout").inc()
-        except (ConnectionError, asyncio.IncompleteReadError) as error:
+        except ConnectionError as error:
             log.info("milter peer went away: %s", type(error).__name__)
             metrics.MILTER_ERRORS.labels(kind="disconnect").inc()
         except Exception:
             log.exception("milter session failed")
             metrics.MILTER_ERRORS.labels(kind="exception").inc()
+
+    async def _exchange(
+        self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Read what the peer sent, answer every packet it completed, until QUIT or EOF. Postfix
+        sends headers and body chunks without waiting, so one read often carries many packets."""
+        framer = mp.Framer(self.settings.max_packet)
+        while not session.closed:
+            data = await _read(reader, framer, self.settings)
+            if not data:
+                if framer.pending:
+                    raise mp.ProtocolError("connection closed inside a packet")
+                return
+            answers = [await session.handle(packet) for packet in framer.feed(data) if not session.closed]
+            writer.write(b"".join(answers))
+            if writer.transport.get_write_buffer_size() > _WRITE_HIGH:
+                async with asyncio.timeout(self.settings.packet_timeout):
+                    await writer.drain()  # a peer that stops reading is cut, not waited for
 
     async def stop(self, grace: float) -> None:
         """Stop listening; give the sessions in flight ``grace`` seconds, then cut them
@@ -343,19 +355,12 @@ class MilterServer:
             writer.close()  # the session ends at its next read or write
 
 
-async def read_packet(reader: asyncio.StreamReader, settings: MilterSettings) -> mp.Packet | None:
-    """The next packet, or None when the peer closed cleanly between packets."""
-    try:
-        async with asyncio.timeout(settings.idle_timeout):
-            prefix = await reader.readexactly(mp.LENGTH_BYTES)
-    except asyncio.IncompleteReadError as error:
-        if not error.partial:
-            return None
-        raise mp.ProtocolError("truncated length prefix") from None
-    length = mp.frame_length(prefix, settings.max_packet)
-    async with asyncio.timeout(settings.packet_timeout):
-        body = await reader.readexactly(length)
-    return mp.split(body)
+async def _read(reader: asyncio.StreamReader, framer: mp.Framer, settings: MilterSettings) -> bytes:
+    """The next bytes from the peer: within ``idle_timeout`` between packets, within
+    ``packet_timeout`` once part of a packet arrived."""
+    timeout = settings.packet_timeout if framer.pending else settings.idle_timeout
+    async with asyncio.timeout(timeout):
+        return await reader.read(_READ_SIZE)
 
 
 async def start(services: Services, settings: MilterSettings, reuse_port: bool = False) -> MilterServer:

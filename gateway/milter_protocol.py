@@ -163,6 +163,33 @@ def split(body: bytes) -> Packet:
     return Packet(body[:1], body[1:])
 
 
+class Framer:
+    """Cuts a byte stream into packets; a length over ``limit`` is refused as soon as its
+    4-byte prefix arrives, before any of the packet is buffered."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._buffer = bytearray()
+
+    @property
+    def pending(self) -> bool:
+        """Whether part of a packet is waiting for the rest."""
+        return bool(self._buffer)
+
+    def feed(self, data: bytes) -> list[Packet]:
+        """Every packet completed by ``data``, in order."""
+        self._buffer += data
+        packets: list[Packet] = []
+        while len(self._buffer) >= LENGTH_BYTES:
+            length = frame_length(bytes(self._buffer[:LENGTH_BYTES]), self.limit)
+            end = LENGTH_BYTES + length
+            if len(self._buffer) < end:
+                break
+            packets.append(split(bytes(self._buffer[LENGTH_BYTES:end])))
+            del self._buffer[:end]
+        return packets
+
+
 def encode(response: Response, data: bytes = b"") -> bytes:
     return _LENGTH.pack(1 + len(data)) + response.value + data
 

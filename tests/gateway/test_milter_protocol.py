@@ -103,3 +103,20 @@ def test_reply_code_escapes_percent_and_checks_class() -> None:
 def test_header_modifications() -> None:
     assert mp.add_header("X-A", "b")[4:] == b"hX-A\0b\0"
     assert mp.insert_header(0, "X-A", " b\0c")[4:] == b"i\0\0\0\0X-A\0 bc\0"
+
+
+def test_framer_cuts_a_stream_at_any_byte() -> None:
+    stream = mp.encode_command(mp.Command.HELO, b"pc1\0") + mp.encode_command(mp.Command.EOH)
+    for cut in range(len(stream) + 1):
+        framer = mp.Framer(100)
+        packets = framer.feed(stream[:cut]) + framer.feed(stream[cut:])
+        assert packets == [mp.Packet(b"H", b"pc1\0"), mp.Packet(b"N", b"")]
+        assert not framer.pending
+
+
+def test_framer_refuses_a_huge_length_before_buffering_it() -> None:
+    framer = mp.Framer(100)
+    prefix = struct.pack("!I", 1 << 31)
+    assert framer.feed(prefix[:2]) == [] and framer.pending
+    with pytest.raises(mp.ProtocolError, match="exceeds the limit"):
+        framer.feed(prefix[2:])
