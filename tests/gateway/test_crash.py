@@ -28,7 +28,7 @@ from tests.gateway.test_server import free_port, wait_for_port
 
 SEED = int(os.environ.get("COMPUERTA_CRASH_SEED", "9"))
 MESSAGES = 40  # at least; the client keeps sending until the killer is done
-KILLS = 12
+KILLS = int(os.environ.get("COMPUERTA_CRASH_KILLS", "12"))
 MOMENTS = ("data", "relay", "hold", "random")
 
 
