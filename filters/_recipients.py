@@ -119,14 +119,16 @@ def breakdown(msg: Message, ctx: Context[S]) -> Breakdown:
 
 
 def masivo_reasons(msg: Message, found: Breakdown, criteria: Criteria, ctx: Context[S]) -> list[str]:
-    """Why ``msg`` is a masivo under ``criteria``; empty when it is not one."""
+    """Why ``msg`` is a masivo under ``criteria`` (Spanish: the sender reads them); empty if not."""
     reasons: list[str] = []
     outside = found.total - found.count(Kind.OWN)
     if found.count(Kind.OWN) and outside and found.total >= criteria.min_recipients:
-        reasons.append(f"own dependency and {outside} outside, {found.total} >= {criteria.min_recipients}")
+        reasons.append(
+            f"su dependencia y {outside} fuera de ella: {found.total} destinatarios (mínimo {criteria.min_recipients})"
+        )
     if criteria.all_staff_lists and found.all_staff:
-        reasons.append("all-staff list " + ", ".join(found.all_staff))
+        reasons.append("lista de todo el personal " + ", ".join(found.all_staff))
     account = ctx.directory.account(msg.envelope.mail_from)
     if account is not None and account.mass_mailing and found.total > criteria.right_threshold:
-        reasons.append(f"{found.total} recipients > {criteria.right_threshold} with mass-mailing right")
+        reasons.append(f"{found.total} destinatarios > {criteria.right_threshold} (derecho de envío masivo)")
     return reasons

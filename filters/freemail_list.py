@@ -31,4 +31,8 @@ async def check(msg: Message, ctx: Context[Settings]) -> Verdict | None:
     freemail = found.count(_recipients.Kind.FREEMAIL)
     if freemail < ctx.settings.threshold:
         return None
-    return Verdict(ctx.settings.action, RULE, f"{freemail} freemail recipients >= {ctx.settings.threshold}")
+    return Verdict(
+        ctx.settings.action,
+        RULE,
+        f"{freemail} destinatarios de correo público (máximo {ctx.settings.threshold - 1})",
+    )

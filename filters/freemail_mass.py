@@ -30,4 +30,6 @@ async def check(msg: Message, ctx: Context[Settings]) -> Verdict | None:
     freemail = found.count(_recipients.Kind.FREEMAIL)
     if not freemail or not _recipients.masivo_reasons(msg, found, ctx.settings.criteria, ctx):
         return None
-    return Verdict(ctx.settings.action, RULE, f"{freemail} freemail recipient(s) in a masivo")
+    return Verdict(
+        ctx.settings.action, RULE, f"{freemail} destinatario(s) de correo público en un envío masivo"
+    )

@@ -48,8 +48,18 @@ def local_time(config: Config, at: datetime | None) -> str:
     return at.astimezone(ZoneInfo(config.approval.timezone)).strftime("%d/%m/%Y %H:%M")
 
 
+# What each holding rule means to a sender, with the norm it comes from.
+RULES_ES = {
+    "masivo": "Correo masivo (lineamiento 000, norma 10 y Anexo A)",
+    "freemail.list": "Envío a muchos destinatarios de correo público (lineamiento 001 VI)",
+    "content.chain": "Posible correo cadena (lineamiento 000, norma 10; 001 VI)",
+    "attach.media": "Adjuntos de audio o video (lineamiento 002)",
+}
+
+
 def reasons_es(held: HeldMessage) -> str:
-    return "\n".join(f"  - {v.rule}: {v.detail}" for v in held.reasons) or "  - (sin detalle)"
+    lines = [f"  - {RULES_ES.get(v.rule, v.rule)}: {v.detail}" for v in held.reasons]
+    return "\n".join(lines) or "  - (sin detalle)"
 
 
 def _compose(config: Config, to: tuple[str, ...], subject: str, body: str, now: datetime) -> bytes:

@@ -38,6 +38,7 @@ def page(services: Services, name: str, status: int = 200, **values: object) -> 
     values.setdefault("viewer", None)
     values["local"] = lambda at: notices.local_time(services.env.config, at)
     values.setdefault("states", STATES)
+    values["rules"] = notices.RULES_ES
     html = TEMPLATES.get_template(name).render(kinds=KINDS, **values)
     return HTMLResponse(html, status_code=status)
 

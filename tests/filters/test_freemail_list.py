@@ -18,7 +18,7 @@ def msg(rcpts: list[str]) -> Message:
 
 async def test_many_freemail_recipients_are_held() -> None:
     verdict = await freemail_list.check(msg(directory.freemail(12)), ctx())
-    assert verdict == Verdict(Action.HOLD, "freemail.list", "12 freemail recipients >= 10")
+    assert verdict == Verdict(Action.HOLD, "freemail.list", "12 destinatarios de correo público (máximo 9)")
 
 
 async def test_a_few_freemail_recipients_pass() -> None:

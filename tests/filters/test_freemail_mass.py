@@ -21,7 +21,9 @@ def msg(rcpts: list[str]) -> Message:
 
 async def test_masivo_with_freemail_is_refused() -> None:
     verdict = await freemail_mass.check(msg(directory.own(40) + directory.freemail(10)), ctx())
-    assert verdict == Verdict(Action.REJECT, "freemail.mass", "10 freemail recipient(s) in a masivo")
+    assert verdict == Verdict(
+        Action.REJECT, "freemail.mass", "10 destinatario(s) de correo público en un envío masivo"
+    )
 
 
 async def test_freemail_in_ordinary_mail_is_allowed() -> None:

@@ -36,7 +36,9 @@ def test_classifies_every_kind() -> None:
 
 async def test_own_and_outside_past_the_threshold_is_held() -> None:
     verdict = await masivo.check(msg(directory.own(30) + directory.other(20)), ctx())
-    assert verdict == Verdict(Action.HOLD, "masivo", "own dependency and 20 outside, 50 >= 50")
+    assert verdict == Verdict(
+        Action.HOLD, "masivo", "su dependencia y 20 fuera de ella: 50 destinatarios (mínimo 50)"
+    )
 
 
 async def test_own_dependency_only_is_not_a_masivo() -> None:
@@ -51,15 +53,17 @@ async def test_threshold_is_per_profile() -> None:
     criteria = _recipients.Criteria(min_recipients=2)
     settings = replace(masivo.Settings(), criteria=criteria)
     verdict = await masivo.check(msg(directory.own(1) + ["a@cofoce.gob.mx"]), ctx(settings))
-    assert verdict == Verdict(Action.HOLD, "masivo", "own dependency and 1 outside, 2 >= 2")
+    assert verdict == Verdict(
+        Action.HOLD, "masivo", "su dependencia y 1 fuera de ella: 2 destinatarios (mínimo 2)"
+    )
 
 
 async def test_all_staff_list_is_held() -> None:
     verdict = await masivo.check(msg(["todos@gto.gob.mx"]), ctx())
-    assert verdict == Verdict(Action.HOLD, "masivo", "all-staff list todos@gto.gob.mx")
+    assert verdict == Verdict(Action.HOLD, "masivo", "lista de todo el personal todos@gto.gob.mx")
 
 
 async def test_past_the_limit_with_the_right_is_held() -> None:
     rcpts = [f"p{i}@gto.gob.mx" for i in range(501)]
     verdict = await masivo.check(msg(rcpts, "difusion@gto.gob.mx"), ctx())
-    assert verdict == Verdict(Action.HOLD, "masivo", "501 recipients > 500 with mass-mailing right")
+    assert verdict == Verdict(Action.HOLD, "masivo", "501 destinatarios > 500 (derecho de envío masivo)")
