@@ -1,0 +1,134 @@
+"""Several nodes on one PostgreSQL: two real `compuerta serve` processes sharing one database.
+
+Each node is a separate OS process with its own SMTP and web listeners; the only thing they
+share is the store. The upstream is an aiosmtpd sink recording every delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PG_ADMIN_DEFAULT, Sink, _postgres_database, send
+from tests.gateway.test_server import free_port, start_process, wait_for_port
+
+FREEMAIL = [f"persona{n}@gmail.com" for n in range(12)]  # freemail.list holds at 10 by default
+
+
+@dataclass
+class Node:
+    smtp: int
+    web: int
+    config: Path
+    process: asyncio.subprocess.Process
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    url, drop = await _postgres_database()
+    yield url
+    await drop()
+
+
+def write_config(path: Path, url: str, upstream: int, smtp: int, web: int) -> None:
+    path.write_text(
+        f'[smtp]\nlisten = "127.0.0.1:{smtp}"\n[upstream]\naddress = "127.0.0.1:{upstream}"\n'
+        f'[web]\nlisten = "127.0.0.1:{web}"\n[store]\nurl = "{url}"\n'
+        '[organization]\nhome_domains = ["gto.gob.mx"]\n'
+    )
+
+
+async def start_node(tmp_path: Path, name: str, url: str, upstream: int) -> Node:
+    smtp, web = free_port(), free_port()
+    folder = tmp_path / name
+    folder.mkdir()
+    config = folder / "compuerta.toml"
+    write_config(config, url, upstream, smtp, web)
+    process = await start_process("serve", "--config", str(config), cwd=folder)
+    await wait_for_port(smtp, process)
+    await wait_for_port(web, process)
+    return Node(smtp, web, config, process)
+
+
+async def stop(node: Node) -> None:
+    if node.process.returncode is None:
+        node.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(node.process.communicate(), 30)
+
+
+def cli(config: Path, *args: str, stdin: str = "") -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *args, "--config", str(config)],
+        input=stdin, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+async def test_two_nodes_release_a_held_message_once(tmp_path: Path, sink: Sink, pg_url: str) -> None:
+    first = await start_node(tmp_path, "a", pg_url, sink.port)
+    second = await start_node(tmp_path, "b", pg_url, sink.port)
+    try:
+        code, text = await send(first.smtp, "ana@gto.gob.mx", FREEMAIL, b"Subject: aviso\r\n\r\nHola.\r\n")
+        assert code == 250 and "C-" in text, text
+        ticket = "C-" + text.split("C-")[1][:6]
+        # The user is created through one node's CLI and is known to both (the store is shared).
+        await asyncio.to_thread(cli, first.config, "users", "add", "dgtit1", "--role", "administrator",
+                                stdin="contraseña-larga-1\ncontraseña-larga-1\n")  # fmt: skip
+        token = await asyncio.to_thread(cli, second.config, "users", "token", "dgtit1")
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(timeout=30) as client:
+            posts = [
+                client.post(
+                    f"http://127.0.0.1:{node.web}/api/v1/held/{ticket}/approve",
+                    headers=headers,
+                    content=json.dumps({"reason": "ok"}),
+                )
+                for _ in range(5)
+                for node in (first, second)
+            ]
+            answers = await asyncio.gather(*posts)
+        assert sorted(r.status_code for r in answers).count(200) == 1, [r.text for r in answers]
+        for _ in range(200):  # the release is delivered by whichever node approved
+            if any(r.rcpt_tos == FREEMAIL for r in sink.handler.received):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # a second, wrong delivery would arrive within this window
+        releases = [r for r in sink.handler.received if r.rcpt_tos == FREEMAIL]
+        assert len(releases) == 1 and b"Subject: aviso" in releases[0].data
+    finally:
+        await stop(first)
+        await stop(second)
+
+
+async def test_a_node_tempfails_when_postgresql_goes_away(tmp_path: Path, sink: Sink, pg_url: str) -> None:
+    node = await start_node(tmp_path, "a", pg_url, sink.port)
+    try:
+        import asyncpg
+
+        admin = await asyncpg.connect(os.environ.get("COMPUERTA_TEST_PG", PG_ADMIN_DEFAULT))
+        name = pg_url.split("?")[0].rsplit("/", 1)[1]
+        # No new connections, and every connection of the node's pool cut, as in a failover.
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+        code, text = await send(node.smtp, "ana@gto.gob.mx", FREEMAIL, b"Subject: aviso\r\n\r\nHola.\r\n")
+        assert code == 451, text  # the hold cannot be committed: the MTA keeps it and retries
+        async with httpx.AsyncClient(timeout=30) as client:
+            ready = await client.get(f"http://127.0.0.1:{node.web}/readyz")
+        assert ready.status_code == 503
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+        code, text = await send(node.smtp, "ana@gto.gob.mx", FREEMAIL, b"Subject: aviso\r\n\r\nHola.\r\n")
+        assert code == 250 and "C-" in text, text  # recovered by itself
+    finally:
+        await stop(node)
