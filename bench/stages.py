@@ -50,16 +50,16 @@ class _Clock:
 
 @contextmanager
 def _wrapped(clock: _Clock) -> Iterator[None]:
-    saved = (_magic_of(), _archive.inspect, _decoders.transfer, _tree.parse)
+    saved = (_magic_of(), _archive.inspect, _decoders.transfer, _tree.split)
     setattr(_mime, "true_type", clock.wrap("magic", saved[0]))  # noqa: B010 (imported by name there)
     _archive.inspect = clock.wrap("archive", _archive.inspect)
     _decoders.transfer = clock.wrap("transfer decode", _decoders.transfer)
-    _tree.parse = clock.wrap("email tree", _tree.parse)
+    _tree.split = clock.wrap("email tree", _tree.split)
     try:
         yield
     finally:
         setattr(_mime, "true_type", saved[0])  # noqa: B010
-        _archive.inspect, _decoders.transfer, _tree.parse = saved[1:]
+        _archive.inspect, _decoders.transfer, _tree.split = saved[1:]
 
 
 def _magic_of() -> Callable[..., Any]:

@@ -65,6 +65,7 @@ class _Walk:
     texts: list[str] = field(default_factory=list)
     nodes: int = 0
     decoded: int = 0
+    bodies: _tree.Bodies | None = None  # attachments left in the raw bytes by filters._tree
     work: _bounded.Work = field(default_factory=lambda: _bounded.Work(LIMITS.max_parse_work))
 
     def feed(self, data: bytes, depth: int) -> EmailMessage:
@@ -136,7 +137,8 @@ def _payload(node: EmailMessage, path: str, walk: _Walk, encoding: str | None = 
     payload = vars(node).get("_payload")
     if not isinstance(payload, str):
         return b""
-    raw = payload.encode("ascii", "surrogateescape")
+    run = walk.bodies.of(node) if walk.bodies is not None else None
+    raw = payload.encode("ascii", "surrogateescape") if run is None else run
     walk.decoded += len(raw)
     if walk.decoded > walk.limits.max_decoded_bytes:
         walk.problem(LIMIT, f"more than {walk.limits.max_decoded_bytes} decoded bytes", path)
@@ -310,8 +312,9 @@ def parse(raw: bytes, limits: Limits = LIMITS) -> MimeView:
     _raw_checks(raw, walk)
     headers: tuple[tuple[str, str], ...] = ()
     try:
-        # the feedparser's tree, without its per-line cost on attachments, stopped when too costly
-        root = _tree.parse(raw, parser=functools.partial(walk.feed, depth=0))
+        # the feedparser's tree, without its per-line cost on attachments, stopped when too costly;
+        # whole base64 attachments stay in ``raw`` until decoded (filters/_tree.py)
+        root, walk.bodies = _tree.split(raw, parser=functools.partial(walk.feed, depth=0))
         headers = _headers(root)
         _walk(root, walk)
     except _bounded.TooCostly as error:

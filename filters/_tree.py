@@ -33,19 +33,32 @@ def parse(
     """The compat32 tree of ``raw``, as ``BytesParser(policy=compat32).parsebytes`` builds it.
 
     ``parser`` parses what is left after the swap (filters._bounded's, to stop costly input)."""
-    runs = _runs(raw, min_run)
-    if not runs:
-        return parser(raw)
-    prefix = _prefix(raw)
+    root, _ = split(raw, min_run, parser, whole=True)
+    return root
+
+
+def split(
+    raw: bytes,
+    min_run: int = MIN_RUN,
+    parser: Callable[[bytes], EmailMessage] = _PARSER.parsebytes,
+    whole: bool = False,
+) -> tuple[EmailMessage, Bodies]:
+    """The same tree, except that a leaf whose payload is one whole run keeps its token line
+    (unless ``whole``): ``Bodies.of(leaf)`` hands that run as a view of ``raw``, so a 25 MB
+    attachment is neither copied into a str nor encoded back before it is decoded."""
+    spans = _runs(raw, min_run)
+    runs = Bodies(raw, spans, _prefix(raw) if spans else "")
+    if not spans:
+        return parser(raw), runs
     pieces: list[bytes] = []
     last = 0
-    for index, (start, end) in enumerate(runs):
-        pieces += [raw[last:start], f"{prefix}{index:08d}".encode()]
+    for index, (start, end) in enumerate(spans):
+        pieces += [raw[last:start], f"{runs.prefix}{index:08d}".encode()]
         last = end
     pieces.append(raw[last:])
     root = parser(b"".join(pieces))
-    _restore(root, _Runs(raw, runs, prefix))
-    return root
+    _restore(root, runs, whole)
+    return root, runs
 
 
 def _runs(raw: bytes, min_run: int) -> list[tuple[int, int]]:
@@ -100,12 +113,23 @@ def _prefix(raw: bytes) -> str:
             return prefix
 
 
-class _Runs:
+class Bodies:
+    """The runs taken out of a message, to put back or to hand over as they are."""
+
     def __init__(self, raw: bytes, spans: list[tuple[int, int]], prefix: str) -> None:
         self.raw = raw
         self.spans = spans
         self.prefix = prefix
         self.token = re.compile(re.escape(prefix) + r"(\d{8})")
+
+    def of(self, node: EmailMessage) -> memoryview | None:
+        """The run that is ``node``'s whole payload, or None when its payload is a plain str."""
+        payload = vars(node).get("_payload")
+        whole = self.token.fullmatch(payload) if self.prefix and isinstance(payload, str) else None
+        if whole is None:
+            return None
+        start, end = self.spans[int(whole.group(1))]
+        return memoryview(self.raw)[start:end]
 
     def put_back(self, text: str) -> str:
         if self.prefix not in text:
@@ -120,12 +144,12 @@ class _Runs:
         return str(memoryview(self.raw)[start:end], "ascii")  # no bytes copy of the run first
 
 
-def _restore(root: EmailMessage, runs: _Runs) -> None:
+def _restore(root: EmailMessage, runs: Bodies, whole: bool) -> None:
     stack = [root]
     while stack:
         node = stack.pop()
         payload = vars(node).get("_payload")
-        if isinstance(payload, str):
+        if isinstance(payload, str) and (whole or runs.of(node) is None):
             node._payload = runs.put_back(payload)  # type: ignore[attr-defined]
         elif isinstance(payload, list):
             stack.extend(child for child in payload if isinstance(child, EmailMessage))

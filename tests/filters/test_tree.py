@@ -110,3 +110,18 @@ def test_real_attachment_is_swapped_and_restored() -> None:
     assert _tree._runs(raw, _tree.MIN_RUN)  # the fast path is taken
     same_tree(raw)
     assert shape(_tree.parse(raw)) == shape(FEEDPARSER.parsebytes(raw))
+
+
+def test_split_hands_a_whole_run_over_as_it_was_received() -> None:
+    body = b"\r\n".join(b64_lines(8, 30_000, 76))
+    raw = (b"Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nhola\r\n"
+           b"--z\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body
+           + b"\r\n--z--\r\n")  # fmt: skip
+    root, bodies = _tree.split(raw)
+    children = root.get_payload()
+    assert isinstance(children, list)
+    text, pdf = children
+    assert isinstance(text, EmailMessage) and isinstance(pdf, EmailMessage)
+    assert bodies.of(text) is None and text.get_payload() == "hola"
+    run = bodies.of(pdf)
+    assert run is not None and bytes(run) == body
