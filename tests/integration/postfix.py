@@ -139,6 +139,7 @@ class Postfix:
     port: int
     binary: str
     running: bool = field(default=False)
+    watchdog: subprocess.Popen[bytes] | None = None
 
     @property
     def config(self) -> Path:
@@ -174,6 +175,7 @@ class Postfix:
 
     def launch(self) -> None:
         self.running = True  # from here on, stop() must run even if start fails halfway
+        self.watchdog = self._watch()
         result = self.postfix("start")
         if result.returncode != 0:
             raise RuntimeError(f"postfix start failed: {result.stderr}{self.log()}")
@@ -207,7 +209,19 @@ class Postfix:
             if pid is not None:
                 self._kill_leftover(pid)
             self.running = False
+        if self.watchdog is not None:
+            self.watchdog.kill()  # the watchdog this instance started, by its own handle
+            self.watchdog.wait(timeout=10)
+            self.watchdog = None
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _watch(self) -> subprocess.Popen[bytes]:
+        """A detached shell that aborts this instance if the test process dies without its
+        teardown (SIGKILL, a hard timeout): no Postfix outlives the tests, whatever happens."""
+        script = ('while kill -0 "$1" 2>/dev/null; do sleep 1; done; '
+                  '"$2" -c "$3/etc" abort >/dev/null 2>&1; rm -rf "$3"')  # fmt: skip
+        return subprocess.Popen(["sh", "-c", script, "watchdog", str(os.getpid()), self.binary,
+                                 str(self.root)], start_new_session=True)  # fmt: skip
 
     def _master_pid(self) -> int | None:
         try:
