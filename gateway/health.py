@@ -13,12 +13,12 @@ import ipaddress
 import logging
 
 import aiosmtplib
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway import gauges, metrics
+from gateway import exposition, gauges, metrics
 from gateway.config import parse_address
 from gateway.outcome import Services
 from gateway.store import StoreError
@@ -42,7 +42,7 @@ def routes(services: Services) -> list[BaseRoute]:
         if not _allowed(request, services.env.config.web.metrics_networks):
             return PlainTextResponse("forbidden\n", status_code=403)
         await gauges.refresh(services.store, services.env.clock.now())
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition.latest(), media_type=CONTENT_TYPE_LATEST)
 
     return [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", scrape)]
 

@@ -14,7 +14,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway import demo, milter, moderation, reload, smtp, web, workers
+from gateway import demo, metrics, milter, moderation, reload, smtp, web, workers
 from gateway.clock import SystemClock
 from gateway.config import Config, parse_address
 from gateway.outcome import Services
@@ -43,6 +43,8 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
     and only worker 0 serves the web listener.
     """
     signals = _Signals.install()  # first: a signal during startup is not lost
+    metrics.BUILD.labels(**metrics.BUILD_LABELS).set(1)
+    metrics.CONFIG_LOADED.set_to_current_time()
     sink = None
     if demo_folder is not None:
         sink, port = await demo.start(demo_folder)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from gateway import exposition
 from gateway.config import Config, parse_address
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def reserve(listen: str) -> tuple[socket.socket, int]:
 
 def run(config: Config, serve: Serve) -> int:
     """Fork the workers and supervise them until a stop signal; returns the exit code."""
+    exposition.share_across_workers()  # may start this process again, before anything is bound
     holder, port = reserve(config.smtp.listen)
     host, _ = parse_address(config.smtp.listen, "smtp.listen")
     shared = dataclasses.replace(config, smtp=dataclasses.replace(config.smtp, listen=f"[{host}]:{port}"))
@@ -59,6 +61,7 @@ def run(config: Config, serve: Serve) -> int:
     log.info("compuerta: %d workers on port %d", len(children), port)
     code = _supervise(shared, serve, children, stopping)
     holder.close()
+    exposition.finished()
     return code
 
 
@@ -98,6 +101,7 @@ def _supervise(config: Config, serve: Serve, children: dict[int, int], stopping:
         index = children.pop(pid, None)
         if index is None:
             continue
+        exposition.worker_ended(pid)
         code = os.waitstatus_to_exitcode(status)
         if stopping:
             worst = max(worst, 1 if code < 0 else code)

@@ -25,9 +25,11 @@ from tests.integration.postfix import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def config_text(smtp_port: int, web_port: int, upstream_port: int, database: Path, extra: str = "") -> str:
+def config_text(smtp_port: int, web_port: int, upstream_port: int, database: Path, extra: str = "",
+                smtp: str = "") -> str:  # fmt: skip
+    """A configuration file; ``smtp`` adds lines to [smtp], ``extra`` adds tables at the end."""
     return (
-        f'[smtp]\nlisten = "127.0.0.1:{smtp_port}"\nshutdown_grace = 5.0\n\n'
+        f'[smtp]\nlisten = "127.0.0.1:{smtp_port}"\nshutdown_grace = 5.0\n{smtp}\n'
         f'[upstream]\naddress = "127.0.0.1:{upstream_port}"\ntimeout = 20.0\n\n'
         f'[web]\nlisten = "127.0.0.1:{web_port}"\n\n'
         f'[store]\nurl = "sqlite:///{database}"\n\n'
@@ -56,11 +58,10 @@ class Compuerta:
     def log_path(self) -> Path:
         return self.folder / "compuerta.log"
 
-    def write_config(self, extra: str = "") -> None:
+    def write_config(self, extra: str = "", smtp: str = "") -> None:
         database = self.folder / "compuerta.db"
-        self.config.write_text(
-            config_text(self.smtp_port, self.web_port, self.upstream_port, database, extra)
-        )
+        text = config_text(self.smtp_port, self.web_port, self.upstream_port, database, extra, smtp)
+        self.config.write_text(text)
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
