@@ -29,3 +29,14 @@ async def test_unterminated_last_line_gets_its_crlf(sink: Sink) -> None:
         b"Subject: x\r\n\r\nsin fin\r\n",
         b"Subject: y\r\n\r\nLF\r\n.punto\r\n",  # not CRLF-clean: aiosmtplib normalises it
     ]
+
+
+async def test_message_larger_than_a_write_slice_arrives_whole(sink: Sink) -> None:
+    lines = [f"linea {n:07d} ".encode() + b"x" * 60 for n in range(50_000)]  # ~3.6 MB: several slices
+    data = b"Subject: grande\r\n\r\n" + b"\r\n".join(lines) + b"\r\n"
+    transport = SMTPTransport("127.0.0.1", sink.port)
+    try:
+        await transport.send("ana@gto.gob.mx", ("luis@gto.gob.mx",), data)
+    finally:
+        await transport.close()
+    assert [r.data for r in sink.handler.received] == [data]
