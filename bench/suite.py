@@ -153,7 +153,7 @@ def run(workdir: Path, runs: int, quick: bool, only: set[str], progress: Callabl
     return results
 
 
-EXTRAS = ("fanout", "approval_queue")  # other helpers' benchmarks, run as they are
+EXTRAS = ("fanout", "milter_postfix", "approval_queue")  # other benchmarks in bench/, run as they are
 
 
 def _stages(sink: servers.Server, workdir: Path) -> dict[str, dict[str, float]]:
