@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -329,8 +330,10 @@ class MilterServer:
         """Read what the peer sent, answer every packet it completed, until QUIT or EOF. Postfix
         sends headers and body chunks without waiting, so one read often carries many packets."""
         framer = mp.Framer(self.settings.max_packet)
+        quick_ack = _quick_ack(writer)
         while not session.closed:
             data = await _read(reader, framer, self.settings)
+            quick_ack()
             if not data:
                 if framer.pending:
                     raise mp.ProtocolError("connection closed inside a packet")
@@ -353,6 +356,25 @@ class MilterServer:
             await asyncio.wait(set(self.active), timeout=grace)
         for _, writer in list(self.active.values()):
             writer.close()  # the session ends at its next read or write
+
+
+def _quick_ack(writer: asyncio.StreamWriter) -> Callable[[], None]:
+    """A function that re-arms TCP_QUICKACK after each read (Linux clears it again).
+
+    Postfix writes some milter packets in more than one send while Nagle is on for its socket;
+    its second send then waits for our ACK, which Linux delays by up to 40 ms. Measured on one
+    SMTP session through a real Postfix: 18 messages/s without, 85 with (bench.milter_postfix).
+    """
+    sock = writer.get_extra_info("socket")
+    option = getattr(socket, "TCP_QUICKACK", None)
+    if sock is None or option is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return lambda: None
+
+    def arm() -> None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, 1)
+
+    return arm
 
 
 async def _read(reader: asyncio.StreamReader, framer: mp.Framer, settings: MilterSettings) -> bytes:
