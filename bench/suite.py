@@ -153,7 +153,12 @@ def run(workdir: Path, runs: int, quick: bool, only: set[str], progress: Callabl
     return results
 
 
-EXTRAS = ("fanout", "milter_postfix", "approval_queue")  # other benchmarks in bench/, run as they are
+EXTRAS = (
+    "fanout",
+    "milter_postfix",
+    "approval_queue",
+    "stores",
+)  # other benchmarks in bench/, run as they are
 
 
 def _stages(sink: servers.Server, workdir: Path) -> dict[str, dict[str, float]]:
