@@ -41,7 +41,10 @@ def routes(services: Services) -> list[BaseRoute]:
     async def scrape(request: Request) -> Response:
         if not _allowed(request, services.env.config.web.metrics_networks):
             return PlainTextResponse("forbidden\n", status_code=403)
-        await gauges.refresh(services.store, services.env.clock.now())
+        # The upstream probe too, so compuerta_upstream_up is never older than the last scrape.
+        timeout = services.env.config.web.ready_timeout
+        await asyncio.gather(gauges.refresh(services.store, services.env.clock.now()),
+                             _upstream(services, timeout))  # fmt: skip
         return Response(exposition.latest(), media_type=CONTENT_TYPE_LATEST)
 
     return [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", scrape)]

@@ -53,7 +53,7 @@ UPSTREAM = Counter("compuerta_upstream_deliveries_total", "Relay attempts upstre
 UPSTREAM_SECONDS = Histogram(
     "compuerta_upstream_seconds", "Time to hand one message upstream", buckets=_NETWORK
 )
-UPSTREAM_UP = Gauge("compuerta_upstream_up", "1 if the last readiness probe of upstream answered EHLO",
+UPSTREAM_UP = Gauge("compuerta_upstream_up", "1 if upstream answered EHLO at the last scrape or /readyz",
                     multiprocess_mode="livemostrecent")  # fmt: skip
 
 # -- store ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway import web
+from gateway import metrics, web
 from gateway.model import Action, Envelope, HeldMessage, Verdict
 from tests.conftest import FixedClock, Gateway, GatewayFactory, Sink
 from tests.integration.compuerta import sample
@@ -85,3 +85,10 @@ async def test_held_queue_depth_refreshed_on_scrape(
     assert sample(families, "compuerta_held_messages", state="expired") == 0
     assert sample(families, "compuerta_held_oldest_age_seconds") == 3600
     assert sample(families, "compuerta_build_info", version="0.1.0") == 1
+
+
+async def test_scrape_probes_upstream(gateway: Gateway, sink: Sink, web_client: Web) -> None:
+    metrics.UPSTREAM_UP.set(0)  # as a scrape while upstream was down left it
+    text = (await (await web_client(gateway)).get("/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert sample(families, "compuerta_upstream_up") == 1  # no /readyz call needed

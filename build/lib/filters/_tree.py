@@ -1,0 +1,159 @@
+"""Build email's compat32 Message tree of a message without feeding it long base64 runs line by line.
+
+Trusts nothing: the bytes come from the network. email's feedparser handles every line in
+Python (~14 ms per MB of attachments, and a list of line objects as big again as the message).
+Its decisions about a line (blank, header, continuation, "From ", boundary) are the same for
+every non-empty line made only of base64 characters: such a line is never blank, never a
+header (no colon), never a continuation (no leading white space) and never a boundary (no
+leading dash). So each long run of such lines is swapped for one token line of the same kind,
+the feedparser parses what is left, and the runs are put back into the payloads, preambles
+and epilogues where the tokens landed. The tree is the one the feedparser builds from the whole
+message (tests/filters/test_tree.py compares them); only the time and the memory differ.
+Hands the tree to filters._mime.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import re
+import secrets
+from collections.abc import Callable
+from email.message import Message as EmailMessage
+
+MIN_RUN = 8 << 10  # shorter runs are cheaper to parse than to swap
+_PARSER = email.parser.BytesParser(policy=email.policy.compat32)
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_CHUNK = 1 << 20  # checked a slice at a time: no copy of a whole 25 MB run
+
+
+def parse(
+    raw: bytes, min_run: int = MIN_RUN, parser: Callable[[bytes], EmailMessage] = _PARSER.parsebytes
+) -> EmailMessage:
+    """The compat32 tree of ``raw``, as ``BytesParser(policy=compat32).parsebytes`` builds it.
+
+    ``parser`` parses what is left after the swap (filters._bounded's, to stop costly input)."""
+    root, _ = split(raw, min_run, parser, whole=True)
+    return root
+
+
+def split(
+    raw: bytes,
+    min_run: int = MIN_RUN,
+    parser: Callable[[bytes], EmailMessage] = _PARSER.parsebytes,
+    whole: bool = False,
+) -> tuple[EmailMessage, Bodies]:
+    """The same tree, except that a leaf whose payload is one whole run keeps its token line
+    (unless ``whole``): ``Bodies.of(leaf)`` hands that run as a view of ``raw``, so a 25 MB
+    attachment is neither copied into a str nor encoded back before it is decoded."""
+    spans = _runs(raw, min_run)
+    runs = Bodies(raw, spans, _prefix(raw) if spans else "")
+    if not spans:
+        return parser(raw), runs
+    pieces: list[bytes] = []
+    last = 0
+    for index, (start, end) in enumerate(spans):
+        pieces += [raw[last:start], f"{runs.prefix}{index:08d}".encode()]
+        last = end
+    pieces.append(raw[last:])
+    root = parser(b"".join(pieces))
+    _restore(root, runs, whole)
+    return root, runs
+
+
+def _runs(raw: bytes, min_run: int) -> list[tuple[int, int]]:
+    """Spans of whole lines after a blank line, each line non-empty and of base64 characters."""
+    runs: list[tuple[int, int]] = []
+    position = 0
+    while (blank := raw.find(b"\r\n\r\n", position)) >= 0:
+        start = blank + 4
+        dash = raw.find(b"\r\n-", start)  # a line that starts with a dash may be a boundary
+        end = len(raw) if dash < 0 else dash
+        while raw.endswith(b"\r\n", start, end):
+            end -= 2  # empty lines and the last line's CRLF stay outside the run
+        # Search on from the dash line: an empty line before a boundary is not a header's end
+        position = max(end, start) if dash < 0 else dash + 2
+        if end - start >= min_run and _regular(raw, start, end):
+            runs.append((start, end))
+    return runs
+
+
+def _regular(raw: bytes, start: int, end: int) -> bool:
+    """Whether [start, end) is lines of one length (the last no longer) of base64 characters.
+
+    That is how every encoder writes base64, and it is cheap to prove: the CR and LF at each
+    line end are where they should be, and there are no others.
+    """
+    length = raw.find(b"\r\n", start, end) - start
+    if length <= 0:
+        return False
+    stride = length + 2
+    lines = (end - start - 1) // stride  # full lines, each with its CRLF; then a last one
+    if end - start - lines * stride > length:
+        return False
+    ends = start + lines * stride
+    if (
+        raw[start + length : ends : stride] != b"\r" * lines
+        or raw[start + length + 1 : ends : stride] != b"\n" * lines
+    ):
+        return False
+    others = 0
+    for chunk in range(start, end, _CHUNK):
+        rest = raw[chunk : min(chunk + _CHUNK, end)].translate(None, _ALPHABET)
+        if rest.translate(None, b"\r\n"):
+            return False
+        others += len(rest)
+    return others == 2 * lines
+
+
+def _prefix(raw: bytes) -> str:
+    while True:
+        prefix = "CPTRUN" + secrets.token_hex(8)  # letters and digits: a base64 line like the run
+        if prefix.encode() not in raw:
+            return prefix
+
+
+class Bodies:
+    """The runs taken out of a message, to put back or to hand over as they are."""
+
+    def __init__(self, raw: bytes, spans: list[tuple[int, int]], prefix: str) -> None:
+        self.raw = raw
+        self.spans = spans
+        self.prefix = prefix
+        self.token = re.compile(re.escape(prefix) + r"(\d{8})")
+
+    def of(self, node: EmailMessage) -> memoryview | None:
+        """The run that is ``node``'s whole payload, or None when its payload is a plain str."""
+        payload = vars(node).get("_payload")
+        whole = self.token.fullmatch(payload) if self.prefix and isinstance(payload, str) else None
+        if whole is None:
+            return None
+        start, end = self.spans[int(whole.group(1))]
+        return memoryview(self.raw)[start:end]
+
+    def put_back(self, text: str) -> str:
+        if self.prefix not in text:
+            return text
+        whole = self.token.fullmatch(text)
+        if whole is not None:
+            return self._text(int(whole.group(1)))  # a whole payload: no second copy
+        return self.token.sub(lambda match: self._text(int(match.group(1))), text)
+
+    def _text(self, index: int) -> str:
+        start, end = self.spans[index]
+        return str(memoryview(self.raw)[start:end], "ascii")  # no bytes copy of the run first
+
+
+def _restore(root: EmailMessage, runs: Bodies, whole: bool) -> None:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        payload = vars(node).get("_payload")
+        if isinstance(payload, str) and (whole or runs.of(node) is None):
+            node._payload = runs.put_back(payload)  # type: ignore[attr-defined]
+        elif isinstance(payload, list):
+            stack.extend(child for child in payload if isinstance(child, EmailMessage))
+        for field in ("preamble", "epilogue"):
+            value = getattr(node, field, None)
+            if isinstance(value, str):
+                setattr(node, field, runs.put_back(value))

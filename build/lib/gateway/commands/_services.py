@@ -1,0 +1,29 @@
+"""What the administration commands share: the store and upstream of a config, as Services.
+
+Trusts a validated Config. Hands Services to gateway.moderation exactly as `compuerta serve`
+builds them, so that the shell follows the same rules as the web.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from gateway.clock import SystemClock
+from gateway.config import Config, parse_address
+from gateway.outcome import Services
+from gateway.pipeline import Environment
+from gateway.store import open_store
+from relay.transport import SMTPTransport
+
+
+@asynccontextmanager
+async def opened(config: Config) -> AsyncIterator[Services]:
+    store = await open_store(config.store.url, config.store.decision_batch)
+    host, port = parse_address(config.upstream.address, "upstream.address")
+    transport = SMTPTransport(host, port, 1, config.upstream.timeout, config.upstream.helo)
+    try:
+        yield Services(Environment(config, SystemClock()), store, transport, config.smtp.hostname)
+    finally:
+        await transport.close()
+        await store.close()

@@ -1,0 +1,287 @@
+"""Own the SMTP session: aiosmtpd in our event loop, from connect to the reply after DATA.
+
+Trusts only clients from ``[smtp] trusted_networks`` (554 at connect otherwise) and, from
+them, XFORWARD attributes (Postfix passes the original client; XFORWARD_README). Converts
+aiosmtpd's Envelope into a Message on the way in and the pipeline's Decision into one reply
+line on the way out; hands whole messages to gateway.outcome.settle().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field, replace
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway import data as smtp_data
+from gateway import metrics, pipeline, replies
+from gateway.config import Config
+from gateway.model import Action, Decision, Message, Stage
+from gateway.model import Envelope as MailEnvelope
+from gateway.outcome import Services, settle
+
+log = logging.getLogger(__name__)
+
+_SIZE = re.compile(r"(?:^|\s)SIZE=(\d{1,15})(?:\s|$)", re.IGNORECASE)
+_XFORWARD_KEYS = ("NAME", "ADDR", "PROTO", "HELO", "SOURCE", "IDENT", "PORT", "LOGIN")
+
+
+@dataclass
+class SessionState:
+    """What one connection learned before MAIL: the original client, per XFORWARD."""
+
+    xforward: dict[str, str] = field(default_factory=dict)
+
+
+class Handler:
+    """aiosmtpd hooks: every answer comes from the pipeline and the reply table."""
+
+    def __init__(self, services: Services, max_size: int) -> None:
+        self.services = services
+        self.max_size = max_size
+        self.max_sessions = services.env.config.smtp.max_sessions
+        self.networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+        self.active: set[GatewaySMTP] = set()
+
+    def configure(self, config: Config) -> None:
+        """Take the listener's settings from ``config``; sessions opened from now on use them."""
+        self.max_size = max(p.size_max.max_bytes for p in [config.profile, *config.profiles.values()])
+        self.networks = tuple(ipaddress.ip_network(n, strict=False) for n in config.smtp.trusted_networks)
+        self.max_sessions = config.smtp.max_sessions
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        extra = [f"250-SIZE {self.max_size}", "250-PIPELINING", "250-XFORWARD " + " ".join(_XFORWARD_KEYS)]
+        return responses[:1] + extra + responses[1:]
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if _has_control(address):
+            metrics.SMTP_ERRORS.labels(kind="bad-address").inc()
+            return replies.BAD_ADDRESS.line()
+        declared = _declared_size(options)
+        msg = _message(server, session, MailEnvelope(_sender(address), declared_size=declared))
+        decision = await pipeline.evaluate(Stage.MAIL, msg, self.services.env)
+        if decision.action >= Action.TEMPFAIL:
+            return _refusal(decision)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if _has_control(address):
+            metrics.SMTP_ERRORS.labels(kind="bad-address").inc()
+            return replies.BAD_ADDRESS.line()
+        rcpts = (*envelope.rcpt_tos, address)
+        msg = _message(server, session, MailEnvelope(_sender(envelope.mail_from), rcpts))
+        decision = await pipeline.evaluate(Stage.RCPT, msg, self.services.env)
+        if decision.action >= Action.TEMPFAIL:
+            return _refusal(decision)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        mail = MailEnvelope(
+            _sender(envelope.mail_from), tuple(envelope.rcpt_tos), smtputf8=envelope.smtp_utf8
+        )
+        msg = replace(_message(server, session, mail), raw=raw)
+        try:
+            msg = pipeline.parse(msg)
+        except Exception:
+            # The parser must never raise; if it does, tempfail rather than pass it unchecked.
+            log.exception("%s parser raised", msg.id)
+            return replies.INTERNAL_ERROR.line(detail="parse")
+        decision = await pipeline.evaluate(Stage.DATA, msg, self.services.env)
+        return await settle(msg, decision, self.services)
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.exception("SMTP session error: %s", error)
+        metrics.SMTP_ERRORS.labels(kind="exception").inc()
+        return replies.INTERNAL_ERROR.line(detail=type(error).__name__)
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's SMTP with our trust check, XFORWARD and a block-wise DATA reader."""
+
+    def __init__(self, handler: Handler, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+                 **kwargs: object) -> None:  # fmt: skip
+        super().__init__(handler, **kwargs)  # type: ignore[arg-type]
+        self.gateway = handler
+        self.networks = networks
+        self.state = SessionState()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.gateway.active.add(self)
+        metrics.SESSIONS_ACTIVE.inc()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self in self.gateway.active:
+            self.gateway.active.discard(self)
+            metrics.SESSIONS_ACTIVE.dec()
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        assert self.session is not None and self.transport is not None
+        peer = self.session.peer
+        if not _trusted(peer, self.networks):
+            log.warning("refused untrusted client %r", peer)
+            metrics.SESSIONS.labels(result="untrusted").inc()
+            await self.push(replies.UNTRUSTED_CLIENT.line(detail=str(peer[0] if peer else "?")))
+            self.transport.close()
+            return
+        if len(self.gateway.active) > self.gateway.max_sessions:
+            log.warning("refused %r: %d sessions open", peer, len(self.gateway.active) - 1)
+            metrics.SESSIONS.labels(result="busy").inc()
+            await self.push(replies.TOO_MANY_SESSIONS.line())
+            self.transport.close()
+            return
+        metrics.SESSIONS.labels(result="accepted").inc()
+        await super()._handle_client()
+
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        if not arg:
+            await self.push("501 5.5.4 Syntax: XFORWARD attribute=value...")
+            return
+        for item in arg.split():
+            key, _, value = item.partition("=")
+            if key.upper() not in _XFORWARD_KEYS:
+                await self.push(f"501 5.5.4 Bad XFORWARD attribute name: {key[:40]}")
+                return
+            self.state.xforward[key.upper()] = value
+        log.info("XFORWARD from %r: %s", self.session.peer if self.session else "?", arg[:300])
+        await self.push("250 2.0.0 Ok")
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        await self._unless_control("MAIL", arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        await self._unless_control("RCPT", arg)
+
+    async def _unless_control(self, command: str, arg: str | None) -> None:
+        # THREATS.md S5: judge the line as sent; aiosmtpd's address parser silently drops a CR
+        if arg is not None and _has_control(arg):
+            metrics.SMTP_ERRORS.labels(kind="bad-address").inc()
+            await self.push(replies.BAD_ADDRESS.line())
+            return
+        parent = super().smtp_MAIL if command == "MAIL" else super().smtp_RCPT
+        await parent(arg)
+
+    async def smtp_DATA(self, arg: str | None) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        received = await smtp_data.read(self._reader, self.gateway.max_size)
+        # The idle timer ran since DATA; the verdict and the relay get a fresh window of their
+        # own, as the client waits 10 minutes for it (RFC 5321 §4.5.3.2.6).
+        self._reset_timeout()
+        status = _data_refusal(received.problem)
+        if status is None:
+            self.envelope.content = self.envelope.original_content = received.content
+            status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        self.state.xforward.pop("IDENT", None)  # XFORWARD_README: per-transaction attribute
+        await self.push(status)
+
+
+def _data_refusal(problem: smtp_data.Problem) -> str | None:
+    if problem == smtp_data.Problem.NONE:
+        return None
+    metrics.SMTP_ERRORS.labels(kind=problem.value).inc()
+    if problem == smtp_data.Problem.TOO_BIG:
+        return replies.render_rule("size.max", "more than the listener accepts")
+    if problem == smtp_data.Problem.LINE_TOO_LONG:
+        return replies.LINE_TOO_LONG.line()
+    if problem == smtp_data.Problem.NUL:
+        return replies.NUL_IN_DATA.line()
+    return replies.BAD_LINE_ENDINGS.line()
+
+
+def _message(server: SMTP, session: Session, envelope: MailEnvelope) -> Message:
+    forwarded = server.state.xforward if isinstance(server, GatewaySMTP) else {}
+    peer = session.peer
+    address = forwarded.get("ADDR") or (str(peer[0]) if isinstance(peer, tuple) else "")
+    envelope = replace(
+        envelope, client_address=address, client_name=forwarded.get("NAME", ""),
+        helo=forwarded.get("HELO") or session.host_name or "",
+        login=forwarded.get("LOGIN") if forwarded.get("LOGIN") not in (None, "[UNAVAILABLE]") else None,
+    )  # fmt: skip
+    return Message(secrets.token_hex(6).upper(), envelope, received_at=None)
+
+
+def _refusal(decision: Decision) -> str:
+    verdict = decision.deciding
+    if verdict is None:
+        return replies.INTERNAL_ERROR.line(detail="?")
+    log.info("refused at %s: rule=%s action=%s", "envelope", verdict.rule, verdict.action.name.lower())
+    metrics.RULE_HITS.labels(rule=verdict.rule, action=verdict.action.name.lower()).inc()
+    return replies.render(verdict)
+
+
+def _sender(address: str | None) -> str:
+    # aiosmtpd keeps the null sender as "<>"; everywhere else it is "" (RFC 5321 §4.5.5)
+    return "" if address in (None, "<>") else str(address)
+
+
+def _has_control(address: str) -> bool:
+    # THREATS.md S5: a CR or LF in an address becomes a command separator upstream
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in address)
+
+
+def _declared_size(options: list[str]) -> int | None:
+    match = _SIZE.search(" ".join(options))
+    return int(match.group(1)) if match else None
+
+
+def _trusted(peer: object, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    if not isinstance(peer, tuple) or not peer:
+        return False  # a UNIX socket or an unknown peer: refuse rather than guess
+    try:
+        address = ipaddress.ip_address(str(peer[0]).split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+async def start(
+    services: Services, host: str, port: int, reuse_port: bool = False
+) -> tuple[asyncio.Server, Handler]:
+    """Listen for SMTP in the running loop; returns the server and the handler that counts sessions.
+
+    ``reuse_port``: several worker processes listen on the same port (gateway.workers).
+    """
+    handler = Handler(services, 0)
+    handler.configure(services.env.config)
+    loop = asyncio.get_running_loop()
+
+    def factory() -> GatewaySMTP:
+        # Read at each connection: a reload (SIGHUP) applies to the sessions opened after it.
+        config = handler.services.env.config
+        # data_size_limit=None: SIZE is advertised and enforced by us, with the policy's reply
+        return GatewaySMTP(
+            handler, handler.networks, data_size_limit=None, enable_SMTPUTF8=True, decode_data=False,
+            hostname=config.smtp.hostname, ident="compuerta", timeout=config.smtp.timeout, loop=loop,
+        )  # fmt: skip
+
+    server = await loop.create_server(factory, host, port, reuse_port=reuse_port or None)
+    return server, handler

@@ -1,0 +1,148 @@
+"""Schema migrations for every backend, in one place: one entry per version, never edited.
+
+Trusts nothing; data only. A new migration is appended at the end with its SQLite and its
+PostgreSQL statements side by side, so that both backends always have the same tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gateway.store.database import Database
+
+log = logging.getLogger(__name__)
+_LOCK = 7254819  # the advisory lock key of schema migrations on PostgreSQL
+
+
+@dataclass(frozen=True)
+class Migration:
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        sqlite=(
+            # Append-only: no UPDATE or DELETE ever runs on it (style rule 20)
+            """CREATE TABLE decisions (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, at TEXT NOT NULL,
+                stage TEXT NOT NULL, sender TEXT NOT NULL, recipients INTEGER NOT NULL,
+                size INTEGER NOT NULL, rules TEXT NOT NULL, action TEXT NOT NULL,
+                ticket TEXT NOT NULL DEFAULT '')""",
+            "CREATE INDEX decisions_at ON decisions (at)",
+            """CREATE TABLE held (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, created_at TEXT NOT NULL,
+                sender TEXT NOT NULL, recipients TEXT NOT NULL, size INTEGER NOT NULL,
+                subject TEXT NOT NULL DEFAULT '', reasons TEXT NOT NULL, deadline TEXT,
+                status_token TEXT NOT NULL UNIQUE, state TEXT NOT NULL, raw BLOB NOT NULL)""",
+            "CREATE INDEX held_state ON held (state, created_at)",
+        ),
+        postgres=(
+            """CREATE TABLE decisions (
+                id BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL, at TEXT NOT NULL,
+                stage TEXT NOT NULL, sender TEXT NOT NULL, recipients INTEGER NOT NULL,
+                size BIGINT NOT NULL, rules TEXT NOT NULL, action TEXT NOT NULL,
+                ticket TEXT NOT NULL DEFAULT '')""",
+            "CREATE INDEX decisions_at ON decisions (at)",
+            """CREATE TABLE held (
+                id BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL, created_at TEXT NOT NULL,
+                sender TEXT NOT NULL, recipients TEXT NOT NULL, size BIGINT NOT NULL,
+                subject TEXT NOT NULL DEFAULT '', reasons TEXT NOT NULL, deadline TEXT,
+                status_token TEXT NOT NULL UNIQUE, state TEXT NOT NULL, raw BYTEA NOT NULL)""",
+            "CREATE INDEX held_state ON held (state, created_at)",
+        ),
+    ),
+    Migration(  # issue 4: moderation of held masivos, audit chain, web users and sessions
+        sqlite=(
+            "ALTER TABLE held ADD COLUMN dependency TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN required_roles TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN classes TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE held ADD COLUMN assignee TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN expires_at TEXT",
+            "ALTER TABLE held ADD COLUMN decided_at TEXT",
+            "ALTER TABLE held ADD COLUMN outcome_reason TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN reminded INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE held ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX held_state_deadline ON held (state, deadline)",
+            "CREATE INDEX held_sender ON held (sender, state)",
+            "CREATE INDEX held_dependency ON held (dependency, state)",
+            """CREATE TABLE approvals (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, held_id BIGINT NOT NULL, role TEXT NOT NULL, username TEXT NOT NULL,
+                decision TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', at TEXT NOT NULL,
+                UNIQUE (held_id, role))""",
+            # Append-only and hash-chained: each row's hash covers the previous row's hash
+            """CREATE TABLE audit (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
+                action TEXT NOT NULL, ticket TEXT NOT NULL, reason TEXT NOT NULL,
+                digest TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)""",
+            """CREATE TABLE users (
+                username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, roles TEXT NOT NULL,
+                email TEXT NOT NULL DEFAULT '', active INTEGER NOT NULL DEFAULT 1,
+                api_token_hash TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL)""",
+            "CREATE INDEX users_api_token ON users (api_token_hash)",
+            """CREATE TABLE sessions (
+                token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL,
+                expires_at TEXT NOT NULL)""",
+        ),
+        postgres=(
+            "ALTER TABLE held ADD COLUMN dependency TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN required_roles TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN classes TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE held ADD COLUMN assignee TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN expires_at TEXT",
+            "ALTER TABLE held ADD COLUMN decided_at TEXT",
+            "ALTER TABLE held ADD COLUMN outcome_reason TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE held ADD COLUMN reminded INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE held ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX held_state_deadline ON held (state, deadline)",
+            "CREATE INDEX held_sender ON held (sender, state)",
+            "CREATE INDEX held_dependency ON held (dependency, state)",
+            """CREATE TABLE approvals (
+                id BIGSERIAL PRIMARY KEY, held_id BIGINT NOT NULL, role TEXT NOT NULL, username TEXT NOT NULL,
+                decision TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', at TEXT NOT NULL,
+                UNIQUE (held_id, role))""",
+            # Append-only and hash-chained: each row's hash covers the previous row's hash
+            """CREATE TABLE audit (
+                id BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
+                action TEXT NOT NULL, ticket TEXT NOT NULL, reason TEXT NOT NULL,
+                digest TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)""",
+            """CREATE TABLE users (
+                username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, roles TEXT NOT NULL,
+                email TEXT NOT NULL DEFAULT '', active INTEGER NOT NULL DEFAULT 1,
+                api_token_hash TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL)""",
+            "CREATE INDEX users_api_token ON users (api_token_hash)",
+            """CREATE TABLE sessions (
+                token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL,
+                expires_at TEXT NOT NULL)""",
+        ),
+    ),
+)
+
+
+async def migrate(db: Database) -> int:
+    """Bring ``db`` to the latest version; returns the version it is at.
+
+    Several nodes may start at once: on PostgreSQL each step takes an advisory lock and
+    re-reads the version inside its transaction, so a migration runs exactly once.
+    """
+    async with db.transaction() as tx:
+        if db.dialect == "postgres":
+            # CREATE TABLE IF NOT EXISTS is not safe against a concurrent one on PostgreSQL
+            await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
+        await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    current = 0
+    for version, migration in enumerate(MIGRATIONS, 1):
+        async with db.transaction() as tx:
+            if db.dialect == "postgres":
+                await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
+            row = await tx.fetchone("SELECT max(version) FROM schema_version")
+            current = int(str(row[0])) if row and row[0] is not None else 0
+            if version <= current:
+                continue
+            for statement in migration.sqlite if db.dialect == "sqlite" else migration.postgres:
+                await tx.execute(statement)
+            await tx.execute("INSERT INTO schema_version VALUES (?)", version)
+        log.info("store migrated to schema version %d", version)
+        current = version
+    return current
