@@ -160,8 +160,10 @@ def decode_words(value: str) -> str:
 def names_of(params: Params, key: str) -> list[str]:
     """Every name the header declares under ``key`` (filename or name), decoded, not folded."""
     found = [decode_words(value) for value in _collapse(params, key)]
-    if len({normalise(name) for name in found}) > 1:
-        # THREATS.md M2: two disagreeing values of one parameter; each client picks another
+    if len({extension(normalise(name)) for name in found}) > 1:
+        # THREATS.md M2: two values of one parameter that disagree on the type; each client
+        # picks another. An ASCII fallback beside filename* ("informe_ano.pdf" and
+        # "informe_año.pdf") is common and agrees on the extension.
         params.issues.append(f"conflicting {key} values: {found!r}")
     # THREATS.md M10: a strict parser stops at the space; check that reading too
     return found + [value.split()[0] for name, value in params.loose if name == key]

@@ -54,6 +54,8 @@ HITS = {
     # ambiguity fails closed (M9, M12, M13, M16, M18)
     "nul-in-filename": MALFORMED + "NUL or bare CR in a header",
     "quote-injection": MALFORMED + 'text after closing quote: \'"pagos.pdf"x.exe"\'',
+    "duplicate-disposition": MALFORMED + "content-disposition given 2 times",
+    "encoded-boundary": MALFORMED + "ambiguous boundary parameters ['boundary*']",
     "duplicate-cte": MALFORMED + "content-transfer-encoding given 2 times",
     "base64-garbage": MALFORMED + "3 bytes outside the base64 alphabet",
     "undeclared-boundary": MALFORMED + "MIME defect: StartBoundaryNotFoundDefect",
@@ -91,6 +93,7 @@ CONTROLS = [
     "body-mentions-exe",
     "executive-summary",
     "encoded-filename-pdf",
+    "ascii-fallback-filename",
     "missing-close-boundary",
     "forwarded-clean",
     "smime-signed",

@@ -109,3 +109,19 @@ def test_depth_bomb_stopped_before_the_stack_runs_out() -> None:
     assert problems("attach.dangerous", "depth-bomb", Limits(max_depth=5)) == (
         Problem("limit", "MIME depth over 5"),
     )
+
+
+def test_conflicting_names_are_a_problem_and_both_are_checked() -> None:
+    # THREATS.md M2: CPython would return only the first; both names are kept and the conflict noted
+    view = _mime.parse(load("attach.dangerous", "duplicate-filename"))
+    assert view.parts[1].filenames == ("pagos.pdf", "pagos.pif")
+    assert view.problems == (
+        Problem("malformed", "conflicting filename values: ['pagos.pdf', 'pagos.pif']", "1.2"),
+    )
+
+
+def test_unquoted_name_with_a_space_is_read_both_ways() -> None:
+    # THREATS.md M10: compat32 reads "mi acta.vbs", policy.default reads "mi"
+    view = _mime.parse(load("attach.dangerous", "unquoted-space"))
+    assert view.parts[1].filenames == ("mi acta.vbs", "mi")
+    assert view.problems == (Problem("malformed", "unquoted value with spaces: 'mi acta.vbs'", "1.2"),)

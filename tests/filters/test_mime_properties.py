@@ -11,6 +11,7 @@ import asyncio
 import base64
 import gzip
 import io
+import os
 import zipfile
 
 from hypothesis import HealthCheck, given, settings
@@ -101,7 +102,9 @@ def _judge(raw: bytes) -> tuple[MimeView, Action]:
     return view, result.action
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# fuzz/README.md: COMPUERTA_FUZZ_EXAMPLES=4000 for a longer run by hand
+EXAMPLES = int(os.environ.get("COMPUERTA_FUZZ_EXAMPLES", "150"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS

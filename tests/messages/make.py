@@ -207,6 +207,12 @@ def dangerous() -> dict[str, str]:
         "com-without-name": lambda c: mixed(c, attachment(COM,
             "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n")),
         "script-named-txt": lambda c: mixed(c, simple("text/plain", "notas.txt", b"#!/bin/sh\nrm -rf ~\n")),
+        "duplicate-disposition": lambda c: mixed(c, attachment(PDF,
+            'Content-Type: application/pdf\nContent-Transfer-Encoding: base64\n'
+            'Content-Disposition: attachment; filename="oficio.pdf"\nContent-Disposition: inline\n')),
+        "encoded-boundary": lambda c: HEAD.format(subject="x", case=c) + MIME
+        + "Content-Type: multipart/mixed; boundary*=utf-8''frontera\n\n--frontera\n"
+        + simple("application/pdf", "oficio.pdf", PDF) + "\n--frontera--\n",
         "duplicate-cte": lambda c: mixed(c, attachment(PE,
             'Content-Type: application/pdf; name="a.pdf"\nContent-Transfer-Encoding: 7bit\n'
             "Content-Transfer-Encoding: base64\n")),
@@ -289,6 +295,10 @@ def dangerous() -> dict[str, str]:
         'boundary="firma"\n\n--firma\n' + TEXT + "\n--firma\n"
         + simple("application/pkcs7-signature", "smime.p7s", bytes.fromhex("3082010906092a864886f70d010702a0") * 8)
         + "\n--firma--\n",
+        "ascii-fallback-filename": lambda c: mixed(c, attachment(PDF,
+            "Content-Type: application/pdf\nContent-Transfer-Encoding: base64\n"
+            "Content-Disposition: attachment; filename=\"informe_ano.pdf\";\n"
+            " filename*=utf-8''informe_a%C3%B1o.pdf\n")),
         "encoded-filename-pdf": lambda c: mixed(c, attachment(PDF,
             "Content-Type: application/pdf\nContent-Transfer-Encoding: base64\n"
             "Content-Disposition: attachment; filename*=utf-8''informe%20a%C3%B1o.pdf\n")),
