@@ -29,7 +29,7 @@ class Scenario:
     title: str
     samples: tuple[Sample, ...]
     sessions: int
-    count: int  # messages per run for the proxies; smtp-sink direct gets five times more
+    count: int  # messages per run for the proxies; smtp-sink direct gets three times more
     systems: tuple[str, ...] = (DIRECT, BARE, GATEWAY)
     python: bool = False  # the Python generator even when smtp-source is installed
     rate: float | None = None  # offered messages/s (latency below saturation)
@@ -77,24 +77,24 @@ def scenarios(quick: bool = False) -> list[Scenario]:
     scale = 0.25 if quick else 1.0
 
     def n(count: int) -> int:
-        return max(20, int(count * scale))
+        return max(8, int(count * scale))
 
     plain, pdf, attachments = corpus.plain(), corpus.with_pdf(), corpus.with_attachments()
     mix = tuple([plain] * 44 + [corpus.dangerous()] * 5 + [corpus.held()])  # 10 % refused, 2 % held
     return [
         Scenario("10k-1", "10 KB plain, 1 session", (plain,), 1, n(600)),
-        Scenario("10k-16", "10 KB plain, 16 sessions", (plain,), 16, n(3000)),
-        Scenario("10k-64", "10 KB plain, 64 sessions", (plain,), 64, n(3000)),
-        Scenario("100k-16", "100 KB with a PDF, 16 sessions", (pdf,), 16, n(1500)),
+        Scenario("10k-16", "10 KB plain, 16 sessions", (plain,), 16, n(2000)),
+        Scenario("10k-64", "10 KB plain, 64 sessions", (plain,), 64, n(2000)),
+        Scenario("100k-16", "100 KB with a PDF, 16 sessions", (pdf,), 16, n(800)),
         Scenario(
             "1m-16",
             "1 MB with attachments, 16 sessions",
             (attachments,),
             16,
-            n(400),
+            n(200),
             (DIRECT, BARE, GATEWAY, WORKERS),
         ),
-        Scenario("20m-4", "20 MB with a zip of ten files, 4 sessions", (corpus.with_zip(),), 4, n(24)),
+        Scenario("20m-4", "20 MB with a zip of ten files, 4 sessions", (corpus.with_zip(),), 4, n(12)),
         Scenario(
             "mix-16",
             "10 KB mix (10 % refused, 2 % held), 16 sessions",
@@ -119,7 +119,7 @@ def scenarios(quick: bool = False) -> list[Scenario]:
             "10 KB plain, 16 sessions: 1 vs 2 workers",
             (plain,),
             16,
-            n(3000),
+            n(2500),
             (BARE, GATEWAY, WORKERS),
         ),
     ]
@@ -195,7 +195,7 @@ def _measure(scenario: Scenario, system: str, sink: servers.Server, workdir: Pat
     server = _server(system, sink, workdir)
     try:
         load.run(server.port, scenario.samples[:1], min(scenario.sessions, 8), 40)  # warm the pools up
-        count = scenario.count * (5 if system == DIRECT else 1)
+        count = scenario.count * (3 if system == DIRECT else 1)
         cpu = server.cpu()
         result = _drive(scenario, server.port, count)
         cpu = server.cpu() - cpu
