@@ -202,6 +202,19 @@ def stages(results: Results) -> list[str]:
     return [*lines, ""]
 
 
+def next_steps(results: Results) -> list[str]:
+    """The three most expensive stages for each message size: where the next optimisation goes."""
+    if not results.stages:
+        return []
+    lines = ["## Where to optimise next (from the profile above)", ""]
+    for sample, row in results.stages.items():
+        cpu = {name: value for name, value in row.items() if name != "relay, wall"}
+        total = sum(cpu.values()) or 1.0
+        top = sorted(cpu.items(), key=lambda item: item[1], reverse=True)[:3]
+        lines.append(f"- {sample}: " + ", ".join(f"{name} {value / total:.0%}" for name, value in top))
+    return [*lines, ""]
+
+
 def extras(results: Results) -> list[str]:
     lines = []
     for name, output in results.extras.items():
@@ -291,6 +304,7 @@ def render(results: Results, extra: dict[str, list[str]]) -> str:
         *memory(results),
         "",
         *stages(results),
+        *next_steps(results),
         *extras(results),
         *extra.get("notes", []),
     ]

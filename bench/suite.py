@@ -94,7 +94,7 @@ def scenarios(quick: bool = False) -> list[Scenario]:
             n(200),
             (DIRECT, BARE, GATEWAY, WORKERS),
         ),
-        Scenario("20m-4", "20 MB with a zip of ten files, 4 sessions", (corpus.with_zip(),), 4, n(12)),
+        Scenario("20m-4", "20 MB with a zip of ten files, 4 sessions", (corpus.with_zip(),), 4, n(8)),
         Scenario(
             "mix-16",
             "10 KB mix (10 % refused, 2 % held), 16 sessions",
