@@ -142,6 +142,32 @@ class ApprovalSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """Delivery of released masivos (issue 5): batches, connections, leases, retries, reminders."""
+
+    batch: int = 500  # recipients per SMTP transaction (001 VI: "Límite de destinatarios 500")
+    connections: int = 4  # parallel SMTP transactions to the upstream
+    lease: float = 300.0  # seconds a worker holds a job before another node may take it over
+    poll: float = 1.0  # seconds between looks for due jobs (other nodes' releases, retries)
+    backoff: float = 60.0  # first retry after a 4xx; doubles each time
+    backoff_max: float = 3600.0
+    give_up_after: float = 432000.0  # 5 days, as Postfix's maximal_queue_lifetime
+    remind_after: float = 172800.0  # peer administrators are reminded after 48 h unconfirmed
+    reminders: int = 3
+    sender: str = ""  # From: of the cover notes; default no-responder@<first home domain>
+    node: str = ""  # this node's name in leases; default "<host name>:<smtp listen>"
+
+
+@dataclass(frozen=True)
+class DKIMDomain:
+    """One signing domain: ``[dkim."gto.gob.mx"] selector = "s2026", key_file = "…"``."""
+
+    selector: str = ""
+    key_file: str = ""
+    relayed: bool = False  # also sign mail relayed from this domain (RSA costs ~7 ms of CPU each)
+
+
+@dataclass(frozen=True)
 class Config:
     smtp: SMTPSettings = SMTPSettings()
     upstream: UpstreamSettings = UpstreamSettings()
@@ -150,6 +176,9 @@ class Config:
     store: StoreSettings = StoreSettings()
     organization: OrganizationSettings = OrganizationSettings()
     approval: ApprovalSettings = ApprovalSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    dkim: Mapping[str, DKIMDomain] = field(default_factory=dict)
+    dkim_keys: Mapping[str, bytes] = field(default_factory=dict)  # read from dkim.*.key_file
     profile: Profile = Profile()
     profiles: Mapping[str, Profile] = field(default_factory=dict)
     source: str = "<embedded default>"
@@ -177,14 +206,14 @@ def load(path: str | Path | None) -> Config:
 def build(data: Mapping[str, object], source: str = "<memory>") -> Config:
     sections = dict(data)
     profiles_raw = sections.pop("profiles", {})
-    base = _fill(Config(), sections, "", skip=("profiles", "source"))
+    base = _fill(Config(), sections, "", skip=("profiles", "source", "dkim_keys"))
     profiles = {
         domain.lower(): _linked(_fill(base.profile, _table(raw, f"profiles.{domain}"), f"profiles.{domain}."))
         for domain, raw in _table(profiles_raw, "profiles").items()
     }
     config = dataclasses.replace(base, profile=_linked(base.profile), profiles=profiles, source=source)
     _validate(config)
-    return config
+    return dataclasses.replace(config, dkim_keys=_dkim_keys(config))
 
 
 def _linked(profile: Profile) -> Profile:
@@ -219,6 +248,12 @@ def _fill(current: _T, values: Mapping[str, object], prefix: str, skip: tuple[st
 def _convert(hint: object, current: object, value: object, key: str) -> object:
     if dataclasses.is_dataclass(current):
         return _fill(current, _table(value, key), key + ".")
+    if typing.get_origin(hint) is Mapping:  # a table of tables keyed by name, e.g. [dkim."domain"]
+        item = typing.get_args(hint)[1]
+        return {
+            name.lower(): _fill(item(), _table(entry, f"{key}.{name}"), f"{key}.{name}.")
+            for name, entry in _table(value, key).items()
+        }
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         allowed = [member.name.lower() for member in hint]
         if not isinstance(value, str) or value.lower() not in allowed:
@@ -293,6 +328,7 @@ def _validate(config: Config) -> None:
     for name, profile in [("profile", config.profile), *config.profiles.items()]:
         _validate_profile(profile, name)
     _validate_approval(config)
+    _validate_outbox(config)
 
 
 def _validate_approval(config: Config) -> None:
@@ -321,6 +357,25 @@ def _validate_networks(networks: tuple[str, ...], key: str) -> None:
             ipaddress.ip_network(network, strict=False)
         except ValueError as error:
             raise ConfigError(key, network, "IP networks in CIDR form") from error
+
+
+def _validate_outbox(config: Config) -> None:
+    for name, entry in config.dkim.items():
+        if not entry.selector or not entry.key_file:
+            raise ConfigError(f"dkim.{name}", dataclasses.asdict(entry), "a selector and a key_file")
+    if config.outbox.batch < 1 or config.outbox.connections < 1:
+        raise ConfigError("outbox.batch/connections", config.outbox.batch, "whole numbers >= 1")
+
+
+def _dkim_keys(config: Config) -> dict[str, bytes]:
+    keys = {}
+    for name, entry in config.dkim.items():
+        try:
+            keys[name] = Path(entry.key_file).read_bytes()
+        except OSError as error:
+            raise ConfigError(f"dkim.{name}.key_file", entry.key_file,
+                              f"a readable key file ({error.strerror})") from error  # fmt: skip
+    return keys
 
 
 def _validate_profile(profile: Profile, key: str) -> None:

@@ -31,7 +31,13 @@ async def _held(store: Store, now: datetime) -> None:
     metrics.HELD_OLDEST.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
 
 
-REFRESHERS: tuple[Callable[[Store, datetime], Awaitable[None]], ...] = (_held,)
+async def _deliveries(store: Store, now: datetime) -> None:
+    counts = await store.delivery_counts()
+    for state in {"pending", "done", *counts}:
+        metrics.FANOUT_JOBS.labels(state=state).set(counts.get(state, 0))
+
+
+REFRESHERS: tuple[Callable[[Store, datetime], Awaitable[None]], ...] = (_held, _deliveries)
 
 
 async def refresh(store: Store, now: datetime) -> None:

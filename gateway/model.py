@@ -278,3 +278,70 @@ class HeldMessage:
     decided_at: datetime | None = None
     outcome_reason: str = ""
     approvals: tuple[Approval, ...] = ()
+
+
+@dataclass(frozen=True)
+class Release:
+    """An approval that lets a held message go: which ticket, who approved it and when."""
+
+    ticket: str
+    approved_by: tuple[str, ...]
+    approved_at: datetime
+
+
+class DeliveryKind(enum.Enum):
+    HOME = "home"  # home-domain recipients, in batches of one SMTP transaction each
+    PEER = "peer"  # the copy for another government domain's administrators, with a cover note
+    DIRECT = "direct"  # a held message that is not a masivo: its own envelope, as approved
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery job of a released message: one SMTP transaction's envelope."""
+
+    kind: DeliveryKind
+    domain: str  # the peer domain, or the home domain of the batch's first recipient
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    batch: int = 0  # position among the jobs of the same release
+
+
+@dataclass(frozen=True)
+class DomainProgress:
+    """How far a release got in one domain (a home domain, or a peer domain's administrators)."""
+
+    domain: str
+    kind: DeliveryKind
+    total: int
+    delivered: int
+    failed: int
+    status: str  # home: "pending" | "delivered" | "failed"; peer: also "sent" and "confirmed"
+    confirmed_at: datetime | None = None
+    last_reply: str = ""  # the upstream's last refusal or deferral, when there is one
+
+    @property
+    def pending(self) -> int:
+        return self.total - self.delivered - self.failed
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the delivery of a released message got: recipients and peer domains."""
+
+    ticket: str
+    total: int
+    delivered: int
+    failed: int
+    domains: tuple[DomainProgress, ...] = ()
+
+    @property
+    def pending(self) -> int:
+        return self.total - self.delivered - self.failed
+
+    @property
+    def done(self) -> bool:
+        return self.pending == 0
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.total == 0 else (self.delivered + self.failed) * 100 // self.total

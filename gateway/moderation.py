@@ -134,14 +134,21 @@ async def _record(tx: Executor, services: Services, held: HeldMessage, actor: Ac
     await sql.change_state(tx, number, "held", state, now, reason if state == "rejected" else "")
     metrics.APPROVAL_SECONDS.labels(decision=state).observe((now - held.created_at).total_seconds())
     if state == "approved":
-        await release.plan(tx, held)
+        await release.plan(tx, services, held, now)
     await append(tx, services.store.db.dialect, _entry(now, SYSTEM, "", state, held, reason))
     return replace(held, state=state, decided_at=now, outcome_reason=reason if state == "rejected" else "")
 
 
+async def delivered(services: Services, ticket: str) -> None:
+    """The outbox finished delivering ``ticket`` (gateway.delivery): mark it, tell the sender."""
+    held = await services.store.held(ticket)
+    if held is not None and held.state == "approved":
+        await _after(services, held)
+
+
 async def _after(services: Services, held: HeldMessage) -> HeldMessage:
     """After commit: deliver an approved message, tell the sender of an outcome."""
-    if held.state == "approved" and await release.deliver(services.transport, held):
+    if held.state == "approved" and await release.deliver(services, held):
         held = await _delivered(services, held)
     if held.state in ("delivered", "rejected", "expired"):
         config, now = services.env.config, services.env.clock.now()
@@ -154,9 +161,10 @@ async def _delivered(services: Services, held: HeldMessage) -> HeldMessage:
     now = services.env.clock.now()
     number = sql.ticket_number(held.ticket) or 0
     async with services.store.transaction() as tx:
-        if await sql.change_state(tx, number, "approved", "delivered", now, ""):
-            await append(tx, services.store.db.dialect, _entry(now, SYSTEM, "", "release", held, ""))
-            metrics.MODERATION.labels(event="release").inc()
+        if not await sql.change_state(tx, number, "approved", "delivered", now, ""):
+            return held  # another caller marked it delivered (and tells the sender), not this one
+        await append(tx, services.store.db.dialect, _entry(now, SYSTEM, "", "release", held, ""))
+        metrics.MODERATION.labels(event="release").inc()
     return replace(held, state="delivered")
 
 

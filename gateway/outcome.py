@@ -9,14 +9,19 @@ SMTP session and the milter both call ``settle``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gateway import holds, metrics, replies
 from gateway.model import Action, Decision, DecisionRecord, Message
 from gateway.pipeline import Environment, rules_header
 from gateway.store import Store, StoreError
 from relay import dsn
+from relay.dkim import DKIMError, Signer
 from relay.transport import SendResult, Transport, UpstreamError
+
+if TYPE_CHECKING:
+    from gateway.delivery import Worker
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,8 @@ class Services:
     store: Store
     transport: Transport
     hostname: str = "compuerta.localhost"
+    signer: Signer = field(default_factory=Signer)  # DKIM keys (relay.dkim)
+    worker: Worker | None = None  # the outbox's delivery worker, when this process runs one
 
 
 async def settle(msg: Message, decision: Decision, services: Services) -> str:
@@ -60,7 +67,7 @@ async def hold(msg: Message, decision: Decision, services: Services) -> tuple[st
 
 
 async def _relay(msg: Message, decision: Decision, services: Services) -> str:
-    data = rules_header(decision) + msg.raw
+    data = _signed(msg, rules_header(decision) + msg.raw, services)
     try:
         result = await services.transport.send(msg.envelope.mail_from, msg.envelope.rcpt_tos, data)
     except UpstreamError as error:
@@ -71,6 +78,15 @@ async def _relay(msg: Message, decision: Decision, services: Services) -> str:
     if result.refused:
         await _notify_refused(msg, result, services)
     return replies.ACCEPTED.line(detail=f"{msg.id}; {result.code} {result.text}")
+
+
+def _signed(msg: Message, data: bytes, services: Services) -> bytes:
+    """Sign last, over the bytes sent, where the From: domain asked for it (off by default)."""
+    try:
+        return services.signer.sign_relayed(data)
+    except DKIMError as error:
+        log.error("%s relayed unsigned: %s", msg.id, error)
+        return data
 
 
 async def _notify_refused(msg: Message, result: SendResult, services: Services) -> None:

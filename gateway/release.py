@@ -1,36 +1,47 @@
 """Release an approved held message: the one place where approval turns into delivery.
 
 Trusts gateway.moderation to call ``plan`` inside the transaction that approved the message
-and ``deliver`` after it committed. Until the fan-out outbox lands (issue 5), ``plan`` writes
-nothing and ``deliver`` relays the message upstream unchanged to its envelope recipients;
-fan-out replaces ``plan`` with outbox jobs written in the approving transaction and turns
-``deliver`` into a nudge of its worker. A crash between commit and delivery leaves the message
-"approved", and ``pending`` finds it again (the sweep in gateway.moderation retries it).
+and ``deliver`` after it committed. ``plan`` writes the outbox's delivery jobs (gateway.delivery:
+home-domain batches and one copy per peer domain's administrators) in that same transaction, so
+an approval and its deliveries commit together or not at all, and a second approval finds the
+message released already. ``deliver`` nudges the delivery worker and says whether every job has
+finished; until then the message stays "approved" and the moderation sweep asks again.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from gateway.model import HeldMessage
+from gateway import delivery
+from gateway.model import HeldMessage, Release
 from gateway.store.database import Executor
-from relay.transport import Transport, UpstreamError
+
+if TYPE_CHECKING:
+    from gateway.outcome import Services
 
 log = logging.getLogger(__name__)
 
 
-async def plan(tx: Executor, held: HeldMessage) -> None:
-    """Inside the approving transaction: record what is to be delivered (nothing yet)."""
-    del tx, held  # fan-out (issue 5) writes its outbox jobs here
+async def plan(tx: Executor, services: Services, held: HeldMessage, now: datetime) -> None:
+    """Inside the approving transaction: write the delivery jobs of ``held``."""
+    await delivery.release(services.store, services.env, held, approval(held, now), tx)
 
 
-async def deliver(transport: Transport, held: HeldMessage) -> bool:
-    """After commit: hand the message upstream; True once upstream accepted it."""
-    try:
-        result = await transport.send(held.envelope.mail_from, held.envelope.rcpt_tos, held.raw)
-    except (UpstreamError, OSError) as error:
-        log.warning("%s release not accepted upstream, will retry: %s", held.ticket, error)
-        return False
-    if result.refused:
-        log.warning("%s release: %d recipient(s) refused upstream", held.ticket, len(result.refused))
-    return True
+async def deliver(services: Services, held: HeldMessage) -> bool:
+    """After commit: wake the worker; True once every delivery job of ``held`` has finished."""
+    progress = await services.store.progress(held.ticket)
+    if progress is None:
+        # Approved without jobs (by a version before the outbox): write them now, once.
+        await delivery.release(services.store, services.env, held, approval(held, services.env.clock.now()))
+        progress = await services.store.progress(held.ticket)
+    if services.worker is not None:
+        services.worker.wake()
+    return progress is not None and progress.done
+
+
+def approval(held: HeldMessage, now: datetime) -> Release:
+    """Who approved ``held`` and when, as the cover note for peer administrators tells it."""
+    names = tuple(f"{a.username} ({a.role})" for a in held.approvals if a.decision == "approve")
+    return Release(held.ticket, names, now)

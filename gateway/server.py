@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway import demo, metrics, milter, moderation, reload, smtp, web, workers
+from gateway import delivery, demo, metrics, milter, moderation, reload, smtp, web, workers
 from gateway.clock import SystemClock
 from gateway.config import Config, parse_address
 from gateway.outcome import Services
@@ -54,7 +55,17 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
     host, port = parse_address(config.upstream.address, "upstream.address")
     transport = SMTPTransport(host, port, config.upstream.pool_size, config.upstream.timeout,
                               config.upstream.helo)  # fmt: skip
-    services = Services(Environment(config, SystemClock()), store, transport, config.smtp.hostname)
+    signer = delivery.signer(config)
+    # The outbox has its own connections, so a 20,000-recipient release never starves the relay.
+    outbox_transport = SMTPTransport(host, port, config.outbox.connections, config.upstream.timeout,
+                                     config.upstream.helo)  # fmt: skip
+    # One delivery worker per node (in SMTP worker 0): its leases are named after the node.
+    deliverer = None if worker else delivery.Worker(store, outbox_transport, SystemClock(), config, signer)
+    services = Services(Environment(config, SystemClock()), store, transport, config.smtp.hostname,
+                        signer, deliverer)  # fmt: skip
+    if deliverer is not None:
+        deliverer.on_done = functools.partial(moderation.delivered, services)
+        await deliverer.start()
     listen_host, listen_port = parse_address(config.smtp.listen, "smtp.listen")
     server, handler = await smtp.start(services, listen_host, listen_port, reuse_port=worker is not None)
     milter_server = await _start_milter(services, worker)
@@ -84,6 +95,9 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
         await web_task
     if sweeper is not None:
         sweeper.cancel()
+    if deliverer is not None:
+        await deliverer.stop()
+    await outbox_transport.close()
     await transport.close()
     await store.close()
     if sink is not None:

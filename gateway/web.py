@@ -14,7 +14,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from gateway import health
+from gateway import confirmation, health
 from gateway.approval import app as approval
 from gateway.outcome import Services
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def routes(services: Services) -> list[BaseRoute]:
     """Every route of the web listener; each area adds its module's ``routes(services)`` here."""
-    return [*health.routes(services)]
+    return [*health.routes(services), *confirmation.routes(services)]
 
 
 def build(services: Services) -> Starlette:

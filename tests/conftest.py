@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import os
 import smtplib
 import uuid
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway import smtp
+from gateway import delivery, moderation, smtp
 from gateway.config import Config, build
 from gateway.model import Directory
 from gateway.outcome import Services
@@ -145,7 +146,10 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         store = await open_store(config.store.url)
         transport = SMTPTransport("127.0.0.1", upstream_port, 4, config.upstream.timeout)
         env = Environment(config, clock or FixedClock(), directory or Directory())
-        services = Services(env, store, transport)
+        # The delivery worker is not started: tests run it with ``worker.drain()`` at their clock.
+        worker = delivery.Worker(store, transport, env.clock, config, delivery.signer(config))
+        services = Services(env, store, transport, signer=worker.signer, worker=worker)
+        worker.on_done = functools.partial(moderation.delivered, services)
         server, handler = await smtp.start(services, "127.0.0.1", 0)
         started.append((server, services))
         return Gateway(int(server.sockets[0].getsockname()[1]), services, store, handler)

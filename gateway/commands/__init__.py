@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.commands import audit, check, config, db, held, serve, users
+from gateway.commands import audit, check, config, db, dkim, held, serve, users
 
 COMMANDS: tuple[ModuleType, ...] = (
     serve,
@@ -18,4 +18,5 @@ COMMANDS: tuple[ModuleType, ...] = (
     held,
     users,
     audit,
+    dkim,
 )

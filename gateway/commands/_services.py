@@ -6,9 +6,11 @@ builds them, so that the shell follows the same rules as the web.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from gateway import delivery, moderation
 from gateway.clock import SystemClock
 from gateway.config import Config, parse_address
 from gateway.outcome import Services
@@ -22,8 +24,13 @@ async def opened(config: Config) -> AsyncIterator[Services]:
     store = await open_store(config.store.url, config.store.decision_batch)
     host, port = parse_address(config.upstream.address, "upstream.address")
     transport = SMTPTransport(host, port, 1, config.upstream.timeout, config.upstream.helo)
+    # A delivery worker that is never started: `held approve --wait` drains it while waiting.
+    worker = delivery.Worker(store, transport, SystemClock(), config, delivery.signer(config))
+    services = Services(Environment(config, SystemClock()), store, transport, config.smtp.hostname,
+                        worker.signer, worker)  # fmt: skip
+    worker.on_done = functools.partial(moderation.delivered, services)
     try:
-        yield Services(Environment(config, SystemClock()), store, transport, config.smtp.hostname)
+        yield services
     finally:
         await transport.close()
         await store.close()

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 
 from gateway import config as config_module
 from gateway import moderation, notices
+from gateway.commands import _progress as fanout_progress
 from gateway.commands._services import opened
 from gateway.config import Config
 from gateway.model import HeldMessage
@@ -38,6 +40,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         decide.add_argument("ticket")
         decide.add_argument("--as", dest="username", required=True, help="the approver's user name")
         decide.add_argument("--reason", default="", required=name == "reject")
+        if name == "approve":
+            decide.add_argument("--wait", action="store_true",
+                                help="deliver now from this shell too, with a progress bar, until done")  # fmt: skip
     for command in sub.choices.values():
         command.add_argument("--config", type=Path)
         command.set_defaults(run=run)
@@ -62,6 +67,9 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
             return 1
         if args.held_command == "show":
             print(_detail(config, held))
+            progress = await services.store.progress(held.ticket)
+            if progress is not None:
+                print(fanout_progress.render(progress))
             return 0
         return await _decide(services, held, args)
 
@@ -79,7 +87,12 @@ async def _decide(services: Services, held: HeldMessage, args: argparse.Namespac
         print(f"compuerta: {error.kind}: {error}")
         return 1
     pending = f"; faltan: {', '.join(outcome.pending)}" if outcome.pending else ""
-    print(f"{held.ticket}: {notices.STATES_ES.get(outcome.held.state, outcome.held.state)}{pending}")
+    state = outcome.held.state
+    if getattr(args, "wait", False) and state == "approved":
+        await fanout_progress.wait(services, held.ticket, sys.stdout)
+        final = await services.store.held(held.ticket)
+        state = final.state if final else state
+    print(f"{held.ticket}: {notices.STATES_ES.get(state, state)}{pending}")
     return 0
 
 

@@ -18,8 +18,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
 
-from gateway.model import Action, DecisionRecord, HeldMessage, User
-from gateway.store import audit, moderation, stats, users
+from gateway.model import Action, DecisionRecord, Delivery, HeldMessage, Progress, Release, User
+from gateway.store import audit, moderation, outbox, stats, users
+from gateway.store import progress as progress_query
 from gateway.store.database import Database, DatabaseError, Executor, Row, SQLiteDatabase
 from gateway.store.moderation import ticket_number, ticket_of
 from gateway.store.schema import migrate
@@ -48,6 +49,9 @@ class Store:
             await self.db.fetchone("SELECT 1")
         except DatabaseError as error:
             raise StoreError(str(error)) from error
+
+    async def delivery_counts(self) -> dict[str, int]:
+        return await stats.delivery_counts(self.db)
 
     async def held_counts(self) -> dict[str, int]:
         """Held messages per state (for the metrics gauges)."""
@@ -190,6 +194,31 @@ class Store:
 
     async def close_session(self, token_hash: str) -> None:
         await users.close_session(self.db, token_hash)
+
+    # -- outbox of released masivos (issue 5): SQL in gateway/store/outbox.py -----------------
+
+    async def release(
+        self, held: HeldMessage, release: Release, jobs: list[Delivery], now: datetime,
+        tx: Executor | None = None,
+    ) -> bool:  # fmt: skip
+        """Write the delivery jobs of ``held``, inside ``tx`` (the approval's) or on their own.
+
+        Returns False when the message had been released before: nothing more is written.
+        """
+        number = ticket_number(held.ticket)
+        if number is None:
+            raise StoreError(f"release of a message without a ticket: {held.message_id}")
+        if tx is not None:
+            return await outbox.plan_release(tx, number, release, jobs, now)
+        async with self.db.transaction() as own:
+            return await outbox.plan_release(own, number, release, jobs, now)
+
+    async def progress(self, ticket: str) -> Progress | None:
+        """How far the delivery of ``ticket`` got; None when it was never released."""
+        number = ticket_number(ticket)
+        if number is None:
+            return None
+        return await progress_query.progress(self.db, number, ticket_of(number))
 
 
 async def open_store(url: str, batch: int = 64) -> Store:

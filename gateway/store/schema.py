@@ -117,6 +117,47 @@ MIGRATIONS: tuple[Migration, ...] = (
                 expires_at TEXT NOT NULL)""",
         ),
     ),
+    Migration(
+        # The outbox of released masivos (issue 5): one row per SMTP transaction, one per recipient.
+        # A job is claimed with a lease (owner, lease_until) so that one worker of one node at a
+        # time sends it; an expired lease lets another take it over.
+        sqlite=(
+            """CREATE TABLE releases (
+                held_id INTEGER PRIMARY KEY REFERENCES held (id), approved_by TEXT NOT NULL,
+                approved_at TEXT NOT NULL, created_at TEXT NOT NULL)""",
+            """CREATE TABLE deliveries (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, held_id INTEGER NOT NULL REFERENCES held (id),
+                batch INTEGER NOT NULL, kind TEXT NOT NULL, domain TEXT NOT NULL,
+                mail_from TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt TEXT NOT NULL, owner TEXT, lease_until TEXT,
+                last_reply TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, token TEXT UNIQUE,
+                sent_at TEXT, confirmed_at TEXT, reminded_at TEXT,
+                reminders INTEGER NOT NULL DEFAULT 0, UNIQUE (held_id, batch))""",
+            "CREATE INDEX deliveries_due ON deliveries (state, next_attempt)",
+            """CREATE TABLE delivery_recipients (
+                delivery_id INTEGER NOT NULL REFERENCES deliveries (id), rcpt TEXT NOT NULL,
+                state TEXT NOT NULL, code INTEGER, reply TEXT NOT NULL DEFAULT '', at TEXT,
+                PRIMARY KEY (delivery_id, rcpt))""",
+        ),
+        postgres=(
+            """CREATE TABLE releases (
+                held_id BIGINT PRIMARY KEY REFERENCES held (id), approved_by TEXT NOT NULL,
+                approved_at TEXT NOT NULL, created_at TEXT NOT NULL)""",
+            """CREATE TABLE deliveries (
+                id BIGSERIAL PRIMARY KEY, held_id BIGINT NOT NULL REFERENCES held (id),
+                batch INTEGER NOT NULL, kind TEXT NOT NULL, domain TEXT NOT NULL,
+                mail_from TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt TEXT NOT NULL, owner TEXT, lease_until TEXT,
+                last_reply TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, token TEXT UNIQUE,
+                sent_at TEXT, confirmed_at TEXT, reminded_at TEXT,
+                reminders INTEGER NOT NULL DEFAULT 0, UNIQUE (held_id, batch))""",
+            "CREATE INDEX deliveries_due ON deliveries (state, next_attempt)",
+            """CREATE TABLE delivery_recipients (
+                delivery_id BIGINT NOT NULL REFERENCES deliveries (id), rcpt TEXT NOT NULL,
+                state TEXT NOT NULL, code INTEGER, reply TEXT NOT NULL DEFAULT '', at TEXT,
+                PRIMARY KEY (delivery_id, rcpt))""",
+        ),
+    ),
 )
 
 

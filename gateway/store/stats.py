@@ -21,3 +21,9 @@ async def oldest_held(db: Executor) -> datetime | None:
     """When the oldest message still waiting for approval was held."""
     row = await db.fetchone("SELECT MIN(created_at) FROM held WHERE state = ?", "held")
     return datetime.fromisoformat(str(row[0])) if row and row[0] is not None else None
+
+
+async def delivery_counts(db: Executor) -> dict[str, int]:
+    """How many outbox delivery jobs are pending and done (index deliveries_due)."""
+    rows = await db.fetchall("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+    return {str(state): int(str(count)) for state, count in rows}

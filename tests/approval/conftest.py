@@ -50,6 +50,12 @@ async def approval(gateway_factory: GatewayFactory, sink: Sink) -> AsyncIterator
         await task
 
 
+async def deliver(app: Approval) -> None:
+    """Run the outbox's delivery worker (which marks the release delivered when it is done)."""
+    assert app.gateway.services.worker is not None
+    await app.gateway.services.worker.drain()
+
+
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found, "every form carries a CSRF token"

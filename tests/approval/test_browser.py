@@ -13,7 +13,7 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright
 
-from tests.approval.conftest import PASSWORD, Starter, hold
+from tests.approval.conftest import PASSWORD, Starter, deliver, hold
 from tests.conftest import Sink, require
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,7 +54,8 @@ async def test_approve_in_a_real_browser(approval: Starter, sink: Sink) -> None:
         await page.click(f"text={ticket}")
         await page.fill("#motivo", "Procede: campaña de salud")
         await page.click("button[value=approve]")
-        assert "autorizado y enviado" in await page.inner_text("#estado")
+        assert "autorizado" in await page.inner_text("#estado")
+        await deliver(app)  # the outbox's worker sends it; the sweep marks it delivered
         anonymous = await browser.new_context()
         status = await anonymous.new_page()
         await status.goto(app.base + status_path(notice))

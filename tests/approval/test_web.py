@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from tests.approval.conftest import Starter, csrf_of, hold, login
+from tests.approval.conftest import Starter, csrf_of, deliver, hold, login
 from tests.conftest import Sink
 
 CIRCULAR = (
@@ -127,6 +127,7 @@ async def test_bulk_approval_and_the_status_page(approval: Starter, sink: Sink) 
         data = {"csrf": csrf_of(queue.text), "decision": "approve", "motivo": "ok", "folios": tickets[:2]}
         done = await client.post("/retenidos/lote", data=data, follow_redirects=True)
         assert "2 resueltos" in done.text and tickets[2] in done.text and tickets[0] not in done.text
+    await deliver(app)
     released = [r for r in sink.handler.received if "todos@gto.gob.mx" in r.rcpt_tos]
     assert len(released) == 2
     held = await app.gateway.store.held(tickets[0])
@@ -160,9 +161,10 @@ async def test_json_api_with_tokens(approval: Starter, sink: Sink) -> None:
         approver = {"Authorization": f"Bearer {tokens['dgtit1']}"}
         body = json.dumps({"reason": "procede"}).encode()
         done = await client.post(f"/api/v1/held/{ticket}/approve", headers=approver, content=body)
-        assert done.status_code == 200 and done.json()["state"] == "delivered"
+        assert done.status_code == 200 and done.json()["state"] == "approved"  # the outbox delivers it
         again = await client.post(f"/api/v1/held/{ticket}/approve", headers=approver, content=body)
         assert again.status_code == 409
+    await deliver(app)
     assert len([r for r in sink.handler.received if "todos@gto.gob.mx" in r.rcpt_tos]) == 1
 
 
@@ -189,4 +191,5 @@ async def test_two_approvers_clicking_at_once_release_once(approval: Starter, si
               for client, csrf in zip((first, second), forms, strict=True))
         )  # fmt: skip
     assert sorted(r.status_code for r in responses) == [303, 409]
+    await deliver(app)
     assert len([r for r in sink.handler.received if "todos@gto.gob.mx" in r.rcpt_tos]) == 1

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway import metrics
-from gateway.config import Config
+from gateway.config import Config, DKIMDomain
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 EXAMPLE = DEPLOY / "compuerta.example.toml"
@@ -42,7 +42,10 @@ def expected(value: object, prefix: str) -> set[str]:
     """Every key a Config file can set, as "table.key" (rule tables by rule id)."""
     keys: set[str] = set()
     for field in dataclasses.fields(value):  # type: ignore[arg-type]
-        if field.name in ("source", "profiles"):
+        if field.name in ("source", "profiles", "dkim_keys"):  # dkim_keys: read from dkim.*.key_file
+            continue
+        if field.name == "dkim":  # a table per signing domain, shown for gto.gob.mx
+            keys |= expected(DKIMDomain(), "dkim.gto.gob.mx.")
             continue
         current = getattr(value, field.name)
         if dataclasses.is_dataclass(current):

@@ -52,8 +52,12 @@ async def test_users_held_and_audit_from_the_shell(tmp_path: Path, sink: Sink) -
     assert code == 0 and ticket in out and "ana@gto.gob.mx" in out
     code, out, _ = await run("held", "approve", ticket, "--as", "aud", "--config", config)
     assert code == 1 and "forbidden" in out
-    code, out, _ = await run("held", "approve", ticket, "--as", "lucia", "--reason", "ok", "--config", config)
-    assert code == 0 and "enviado" in out, out
+    code, out, _ = await run(
+        "held", "approve", ticket, "--as", "lucia", "--reason", "ok", "--wait", "--config", config
+    )
+    assert code == 0 and "enviado" in out and "] 1/1 (100 %)" in out, out
+    code, out, _ = await run("held", "show", ticket, "--config", config)
+    assert "Entrega: 1 de 1 entregados" in out and "gto.gob.mx (dominio propio): 1/1 entregado" in out, out
     assert sink.handler.received[0].rcpt_tos == ["todos@gto.gob.mx"]
     code, out, _ = await run("audit", "verify", "--config", config)
     assert code == 0 and "íntegra" in out

@@ -41,6 +41,14 @@ async def held_ticket(gateway: Gateway) -> str:
     return text.split("folio ")[1].split(";")[0]
 
 
+async def delivered(gateway: Gateway, ticket: str) -> str:
+    """Run the delivery worker, which marks the release delivered when it is done."""
+    assert gateway.services.worker is not None
+    await gateway.services.worker.drain()
+    held = await gateway.store.held(ticket)
+    return held.state if held else "?"
+
+
 def to(sink: Sink, address: str) -> list[bytes]:
     return [r.data for r in sink.handler.received if address in r.rcpt_tos]
 
@@ -65,7 +73,8 @@ async def test_release_needs_every_role(gateway_factory: GatewayFactory, sink: S
     assert first.held.state == "held" and first.pending == ("comunicacion_social",)
     assert not to(sink, "todos@gto.gob.mx")
     second = await moderation.decide(gateway.services, ticket, SOCIAL, "approve", "visto bueno")
-    assert second.held.state == "delivered"
+    assert second.held.state == "approved"  # the outbox's worker delivers it
+    assert await delivered(gateway, ticket) == "delivered"
     [released] = to(sink, "todos@gto.gob.mx")
     assert released == CIRCULAR
     stored = await gateway.store.held(ticket)
@@ -138,6 +147,7 @@ async def test_concurrent_approvals_release_once(gateway_factory: GatewayFactory
     won = [r for r in results if isinstance(r, moderation.Outcome)]
     lost = [r for r in results if isinstance(r, ModerationError)]
     assert len(won) == 1 and len(lost) == 7 and all(e.kind == "decided" for e in lost)
+    assert await delivered(gateway, ticket) == "delivered"
     assert len(to(sink, "todos@gto.gob.mx")) == 1
 
 
@@ -145,6 +155,7 @@ async def test_audit_chain_detects_an_edited_row(gateway_factory: GatewayFactory
     gateway = await start(gateway_factory, sink)
     ticket = await held_ticket(gateway)
     await moderation.decide(gateway.services, ticket, DGTIT, "approve", "correcto")
+    assert await delivered(gateway, ticket) == "delivered"
     checked, broken = await gateway.store.audit_verify()
     assert broken is None and checked >= 5  # 3 users, hold, approve, approved, release
     entries = await gateway.store.audit_entries(ticket)
@@ -175,10 +186,15 @@ async def test_release_retried_after_an_upstream_outage(gateway_factory: Gateway
     sink.handler.data_reply = "451 4.3.0 upstream busy"
     outcome = await moderation.decide(gateway.services, ticket, DGTIT, "approve", "")
     assert outcome.held.state == "approved"
+    worker = gateway.services.worker
+    assert worker is not None and await worker.drain() >= 1  # deferred: retried after 60 s
     sink.handler.data_reply = None
-    assert (await moderation.tick(gateway.services))["released"] == 0, "in flight: not doubled"
-    clock.at = datetime(2026, 11, 23, 16, 5, tzinfo=UTC)
-    assert (await moderation.tick(gateway.services))["released"] == 1
+    clock.at = datetime(2026, 11, 23, 16, 0, 59, tzinfo=UTC)
+    assert await worker.drain() == 0, "not before its backoff"
+    await moderation.tick(gateway.services)  # the sweep never sends it itself: not doubled
+    assert not to(sink, "todos@gto.gob.mx")
+    clock.at = datetime(2026, 11, 23, 16, 1, tzinfo=UTC)
+    assert await worker.drain() >= 1
     held = await gateway.store.held(ticket)
     assert held is not None and held.state == "delivered"
     assert len(to(sink, "todos@gto.gob.mx")) == 1

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import UTC, datetime
 
-from gateway import moderation
+from gateway import delivery, moderation
 from gateway.config import build
 from gateway.model import Action, Envelope, HeldMessage, Verdict
 from gateway.moderation import Actor, ModerationError
@@ -25,8 +26,13 @@ def held(roles: tuple[str, ...]) -> HeldMessage:
 
 
 async def services(url: str) -> Services:
-    config = build({"store": {"url": url} if url.startswith("sqlite") else {}})
-    return Services(Environment(config, FixedClock(AT)), await open_store(url), MemoryTransport())
+    config = build({"store": {"url": url} if url.startswith("sqlite") else {},
+                    "organization": {"home_domains": ["gto.gob.mx"]}})  # fmt: skip
+    store, transport, clock = await open_store(url), MemoryTransport(), FixedClock(AT)
+    worker = delivery.Worker(store, transport, clock, config, delivery.signer(config))
+    services = Services(Environment(config, clock), store, transport, worker=worker)
+    worker.on_done = functools.partial(moderation.delivered, services)
+    return services
 
 
 async def test_concurrent_approvals_release_once(store_url: str) -> None:
@@ -41,7 +47,9 @@ async def test_concurrent_approvals_release_once(store_url: str) -> None:
     outcomes = [r for r in results if isinstance(r, moderation.Outcome)]
     assert all(isinstance(r, (moderation.Outcome, ModerationError)) for r in results), results
     assert len(outcomes) == 2, "one approval per role, whoever came first"
-    assert sorted(o.held.state for o in outcomes) == ["delivered", "held"]
+    assert sorted(o.held.state for o in outcomes) == ["approved", "held"]
+    assert service.worker is not None and await service.worker.drain() == 1
+    assert (await service.store.held(stored.ticket)).state == "delivered"  # type: ignore[union-attr]
     released = [s for s in transport.sent if s[1] == ("todos@gto.gob.mx",)]
     assert len(released) == 1
     assert (await service.store.audit_verify())[1] is None
