@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +19,8 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
     args = parser.parse_args()
     only = {key for key in args.only.split(",") if key}
+    # SIGTERM unwinds like Ctrl-C, so that every server the suite started is stopped
+    signal.signal(signal.SIGTERM, lambda number, _frame: sys.exit(128 + number))
     with tempfile.TemporaryDirectory(prefix="compuerta-bench-") as folder:
         results = suite.run(Path(folder), args.runs, args.quick, only, _progress)
     args.output.write_text(report.render(results, {}))

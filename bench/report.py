@@ -83,6 +83,10 @@ def _rate(m: Measure) -> float:
     return m.rate
 
 
+def _cpu(m: Measure) -> float:
+    return m.cpu
+
+
 def _ms(pick: Callable[[Measure], float | None]) -> Callable[[Measure], float | None]:
     def scaled(m: Measure) -> float | None:
         value = pick(m)
@@ -232,6 +236,8 @@ def targets(results: Results) -> list[str]:
     rows = [
         ("10 KB, 16 sessions: >= 80 % of the bare proxy", results.ratios("10k-16", GATEWAY, BARE, _rate), 0.8, 100, " %"),
         ("  the same with 2 workers", results.ratios("workers-16", WORKERS, BARE, _rate), 0.8, 100, " %"),
+        ("  estimate for an idle machine: bare CPU / gateway CPU per message",
+         results.ratios("10k-16", BARE, GATEWAY, _cpu), 0.8, 100, " %"),
         (f"10 KB, 16 sessions: >= 8x amavisd-new (~{AMAVIS:.0f}/s) = {8 * AMAVIS:.0f} msg/s",
          results.values("10k-16", GATEWAY, _rate), 8 * AMAVIS, 1, " msg/s"),
         ("  the same with 2 workers", results.values("workers-16", WORKERS, _rate), 8 * AMAVIS, 1, " msg/s"),

@@ -82,16 +82,16 @@ def scenarios(quick: bool = False) -> list[Scenario]:
     plain, pdf, attachments = corpus.plain(), corpus.with_pdf(), corpus.with_attachments()
     mix = tuple([plain] * 44 + [corpus.dangerous()] * 5 + [corpus.held()])  # 10 % refused, 2 % held
     return [
-        Scenario("10k-1", "10 KB plain, 1 session", (plain,), 1, n(600)),
-        Scenario("10k-16", "10 KB plain, 16 sessions", (plain,), 16, n(2000)),
-        Scenario("10k-64", "10 KB plain, 64 sessions", (plain,), 64, n(2000)),
-        Scenario("100k-16", "100 KB with a PDF, 16 sessions", (pdf,), 16, n(800)),
+        Scenario("10k-1", "10 KB plain, 1 session", (plain,), 1, n(400)),
+        Scenario("10k-16", "10 KB plain, 16 sessions", (plain,), 16, n(1500)),
+        Scenario("10k-64", "10 KB plain, 64 sessions", (plain,), 64, n(1500)),
+        Scenario("100k-16", "100 KB with a PDF, 16 sessions", (pdf,), 16, n(500)),
         Scenario(
             "1m-16",
             "1 MB with attachments, 16 sessions",
             (attachments,),
             16,
-            n(200),
+            n(120),
             (DIRECT, BARE, GATEWAY, WORKERS),
         ),
         Scenario("20m-4", "20 MB with a zip of ten files, 4 sessions", (corpus.with_zip(),), 4, n(8)),
@@ -100,7 +100,7 @@ def scenarios(quick: bool = False) -> list[Scenario]:
             "10 KB mix (10 % refused, 2 % held), 16 sessions",
             mix,
             16,
-            n(2000),
+            n(1500),
             (BARE, GATEWAY),
             True,
         ),
@@ -109,7 +109,7 @@ def scenarios(quick: bool = False) -> list[Scenario]:
             "10 KB, 16 sessions offered 150 msg/s (latency)",
             (plain,),
             16,
-            n(900),
+            n(600),
             (DIRECT, BARE, GATEWAY),
             True,
             150.0,  # below saturation even on a busy machine: latency without queueing
@@ -119,7 +119,7 @@ def scenarios(quick: bool = False) -> list[Scenario]:
             "10 KB plain, 16 sessions: 1 vs 2 workers",
             (plain,),
             16,
-            n(2500),
+            n(1500),
             (BARE, GATEWAY, WORKERS),
         ),
     ]
