@@ -2,8 +2,8 @@
 
 Trusts nothing in the file: it is read and validated exactly as at startup (gateway.config),
 and a bad file is refused, logged and counted while the running configuration stays. Settings
-bound at startup (the listen addresses, the store, upstream) keep their running values; a
-change there is logged as needing a restart. Hands the new Environment to the one Services
+bound at startup (the listen addresses, the store, upstream, the milter listener) keep their
+running values; a change there is logged as needing a restart. Hands the new Environment to the one Services
 object that every session, route and worker reads at each step, and the listener's settings
 (trusted networks, SIZE) to the SMTP handler for the sessions opened from then on.
 """
@@ -56,6 +56,7 @@ def _keep_bound(running: Config, fresh: Config) -> Config:
         "web.listen": (running.web.listen, fresh.web.listen),
         "store": (running.store, fresh.store),
         "upstream": (running.upstream, fresh.upstream),
+        "milter": (running.milter, fresh.milter),
     }
     for key, (old, new) in bound.items():
         if old != new:
@@ -66,6 +67,7 @@ def _keep_bound(running: Config, fresh: Config) -> Config:
         web=dataclasses.replace(fresh.web, listen=running.web.listen),
         store=running.store,
         upstream=running.upstream,
+        milter=running.milter,
     )
 
 
