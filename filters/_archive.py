@@ -48,8 +48,14 @@ class Listing:
     document: bool = False  # OOXML or ODF: a document, not a user's archive
 
 
-def unpackable(data: bytes) -> bool:
-    """Whether ``data`` starts like an archive or compressed stream compuerta unpacks."""
+MESSAGE_SUFFIXES = (".eml", ".mht", ".mhtml")  # files mail clients open as messages
+
+
+def unpackable(data: bytes, name: str = "") -> bool:
+    """Whether ``data`` starts like an archive or compressed stream compuerta unpacks, or is
+    named like a message it parses: such members are kept whole."""
+    if name.lower().rstrip(". ").endswith(MESSAGE_SUFFIXES):
+        return True
     return data.startswith((b"PK", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")) or data[257:262] == b"ustar"
 
 
@@ -110,7 +116,9 @@ def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget, listi
             if size > cap:
                 listing.issues.append((LIMIT, f"{info.filename!r} unpacks past {cap} bytes (zip bomb)"))
                 return
-            whole = whole or (size == len(chunk) and unpackable(chunk))  # archives are kept to recurse
+            whole = whole or (
+                size == len(chunk) and unpackable(chunk, info.filename)
+            )  # archives are kept to recurse
             if whole or len(kept) < KEEP_BYTES:
                 kept += chunk
     budget.expanded -= size

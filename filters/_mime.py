@@ -51,6 +51,7 @@ class Limits:
 LIMITS = Limits()
 _TAGS = re.compile(r"<[^>]*>")
 _ONCE = ("content-type", "content-transfer-encoding", "content-disposition")
+_MESSAGE_EXTENSIONS = tuple(suffix[1:] for suffix in _archive.MESSAGE_SUFFIXES)
 _BENIGN = (email.errors.CloseBoundaryNotFoundDefect,)  # common and harmless: last part still read
 
 
@@ -201,6 +202,17 @@ def _inspect(file: _File, walk: _Walk, archive_depth: int = 0) -> None:
         _unpack(file, walk, archive_depth + 1, lambda: _tar.decompress(file.data, kind, name, walk.budget))
     elif kind == _tar.TAR:
         _unpack(file, walk, archive_depth + 1, lambda: _tar.inspect_tar(file.data, walk.budget))
+    elif kind == "message/rfc822" and any(_names.extension(n) in _MESSAGE_EXTENSIONS for n in file.names):
+        _embedded(file, walk)
+
+
+def _embedded(file: _File, walk: _Walk) -> None:
+    """A message attached as a file (an .eml sent as octet-stream, or inside an archive): mail
+    clients open it as a message, so the same rules apply inside it (THREATS.md M14)."""
+    if file.depth >= walk.limits.max_depth:
+        walk.problem(LIMIT, f"MIME depth over {walk.limits.max_depth}", file.path)
+        return
+    _walk(walk.feed(file.data, file.depth + 1), walk, f"{file.path}/message", file.depth + 1)
 
 
 def _unpack(file: _File, walk: _Walk, archive_depth: int, lister: Callable[[], _archive.Listing]) -> None:
@@ -285,8 +297,8 @@ def _node(node: EmailMessage, path: str, depth: int, walk: _Walk) -> list[EmailM
     return []
 
 
-def _walk(root: EmailMessage, walk: _Walk) -> None:
-    stack: list[tuple[EmailMessage, str, int]] = [(root, "1", 0)]
+def _walk(root: EmailMessage, walk: _Walk, path: str = "1", depth: int = 0) -> None:
+    stack: list[tuple[EmailMessage, str, int]] = [(root, path, depth)]
     while stack:
         node, path, depth = stack.pop()
         walk.nodes += 1

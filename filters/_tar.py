@@ -82,7 +82,7 @@ def _tar_member(archive: tarfile.TarFile, entry: tarfile.TarInfo, budget: Budget
         return
     handle = archive.extractfile(entry) if entry.isfile() else None
     data = handle.read() if handle is not None else b""  # bounded: the tar is already in memory
-    kept = data if unpackable(data) else data[:KEEP_BYTES]
+    kept = data if unpackable(data, entry.name) else data[:KEEP_BYTES]
     listing.members.append(Member(entry.name, len(data), kept))
 
 

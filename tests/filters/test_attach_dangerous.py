@@ -43,6 +43,8 @@ HITS = {
     # hidden places (M14, M19, M20, Z1, Z2)
     "forwarded-message": "setup.exe",
     "base64-forwarded-message": "setup.exe",
+    "eml-as-octet-stream": "setup.exe",
+    "eml-in-zip": "informe.pdf (application/x-dosexec)",
     "uuencode": "setup.exe",
     "yenc": "setup.exe",
     "winmail-dat": "setup.exe",
@@ -96,6 +98,7 @@ CONTROLS = [
     "ascii-fallback-filename",
     "missing-close-boundary",
     "forwarded-clean",
+    "eml-clean-as-file",
     "smime-signed",
 ]
 

@@ -249,6 +249,11 @@ def dangerous() -> dict[str, str]:
         + simple("application/pdf", "oficio.pdf", PDF) + "\n--frontera--\n",
         "zip-bomb-lying-size": lambda c: mixed(c, simple("application/zip", "datos.zip", lying_zip())),
         "winmail-dat": lambda c: mixed(c, simple("application/ms-tnef", "winmail.dat", tnef("setup.exe", PE))),
+        "eml-as-octet-stream": lambda c: mixed(c, simple("application/octet-stream", "reenvio.eml",
+            mixed("inner", simple("application/octet-stream", "setup.exe", PE)).replace("frontera", "interna")
+            .encode())),
+        "eml-in-zip": lambda c: mixed(c, simple("application/zip", "correos.zip", zipped(("reenvio.eml",
+            mixed("inner", simple("application/pdf", "informe.pdf", PE)).replace("frontera", "interna").encode())))),
         "zip-with-exe": lambda c: mixed(c, simple("application/zip", "docs.zip", zipped(("a/setup.exe", PE)))),
         "zip-pe-named-txt": lambda c: mixed(c, simple("application/zip", "docs.zip", zipped(("leeme.txt", PE)))),
         "zip-in-zip": lambda c: mixed(c, simple("application/zip", "docs.zip",
@@ -289,6 +294,8 @@ def dangerous() -> dict[str, str]:
         "executive-summary": lambda c: mixed(c, simple("application/pdf", "executive_summary.pdf", PDF)),
         "missing-close-boundary": lambda c: mixed(c, simple("application/pdf", "oficio.pdf", PDF)).rsplit(
             "--frontera--", 1)[0],
+        "eml-clean-as-file": lambda c: mixed(c, simple("application/octet-stream", "reenvio.eml",
+            mixed("inner", simple("application/pdf", "oficio.pdf", PDF)).replace("frontera", "interna").encode())),
         "forwarded-clean": lambda c: rfc822(c, mixed("inner", simple("application/pdf", "oficio.pdf", PDF))),
         "smime-signed": lambda c: HEAD.format(subject="Firmado", case=c) + MIME
         + 'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; '
