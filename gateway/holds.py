@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from filters import _recipients
-from gateway import deadlines, moderation, notices
+from gateway import deadlines, moderation
 from gateway.config import Config
 from gateway.model import Action, Context, Decision, HeldMessage, Message, Organization
 
@@ -52,9 +52,6 @@ def prepare(msg: Message, decision: Decision, services: Services, subject: str) 
 async def hold(msg: Message, decision: Decision, services: Services, subject: str) -> HeldMessage:
     """Commit the held message (raises StoreError), then tell the sender and the approvers."""
     stored = await services.store.hold(prepare(msg, decision, services, subject))
-    config, now = services.env.config, services.env.clock.now()
-    if msg.envelope.mail_from:
-        await notices.send(services.transport, (msg.envelope.mail_from,),
-                           notices.held_notice(config, stored, now))  # fmt: skip
+    await moderation.tell_sender(services, stored)
     await moderation.notify_approvers(services, stored, "new", stored.required_roles)
     return stored

@@ -195,7 +195,7 @@ async def sweep(services: Services, every: float = 60.0) -> None:
 async def tick(services: Services) -> dict[str, int]:
     """One sweep at the clock's now; returns how many of each it did (tests and metrics)."""
     config, now = services.env.config, services.env.clock.now()
-    counts = {"reminded": 0, "escalated": 0, "expired": 0, "released": 0}
+    counts = {"reminded": 0, "escalated": 0, "expired": 0, "released": 0, "notified": 0}
     remind_before = now + timedelta(hours=config.approval.remind_hours)
     for number in await sql.due(services.store.db, "deadline", remind_before):
         counts["reminded"] += await _flagged(services, number, "reminded", "reminder")
@@ -205,6 +205,7 @@ async def tick(services: Services) -> dict[str, int]:
         for number in await sql.due(services.store.db, "expires_at", now):
             counts["expired"] += await _expire(services, number, now)
     counts["released"] = await _retry_releases(services)
+    counts["notified"] = await _retry_notices(services)
     for state, count in (await sql.counts(services.store.db)).items():
         metrics.HELD.labels(state=state).set(count)
     return counts
@@ -224,6 +225,17 @@ async def _flagged(services: Services, number: int, column: str, kind: str) -> i
     roles = held.required_roles + ((ADMINISTRATOR,) if kind == "escalation" else ())
     await notify_approvers(services, held, kind, roles)
     return 1
+
+
+async def tell_sender(services: Services, held: HeldMessage) -> bool:
+    """Send the sender's held notice; marked once upstream took it (the sweep retries the rest)."""
+    number = sql.ticket_number(held.ticket) or 0
+    if held.envelope.mail_from:
+        data = notices.held_notice(services.env.config, held, services.env.clock.now())
+        if not await notices.send(services.transport, (held.envelope.mail_from,), data):
+            return False
+    await sql.notified(services.store.db, number)
+    return True
 
 
 async def notify_approvers(services: Services, held: HeldMessage, kind: str, roles: tuple[str, ...]) -> None:
@@ -247,6 +259,17 @@ async def _expire(services: Services, number: int, now: datetime) -> int:
     metrics.APPROVAL_SECONDS.labels(decision="expired").observe((now - held.created_at).total_seconds())
     await _after(services, held)
     return 1
+
+
+async def _retry_notices(services: Services) -> int:
+    """Senders not yet told that their message is held (upstream refused the first notice)."""
+    told = 0
+    before = services.env.clock.now() - timedelta(minutes=1)
+    for number in await sql.unnotified(services.store.db, before):
+        held = await sql.one(services.store.db, number)
+        if held is not None and await tell_sender(services, held):
+            told += 1
+    return told
 
 
 async def _retry_releases(services: Services) -> int:

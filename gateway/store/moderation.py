@@ -166,6 +166,20 @@ async def stale_approved(db: Executor, before: datetime, limit: int = 100) -> li
     return [int(str(row[0])) for row in rows]
 
 
+async def notified(db: Executor, number: int) -> None:
+    """The sender's notice of ``number`` was taken upstream."""
+    await db.execute("UPDATE held SET notified = 1 WHERE id = ?", number)
+
+
+async def unnotified(db: Executor, before: datetime, limit: int = 100) -> list[int]:
+    """Held before ``before`` whose sender was not yet told (upstream refused the notice)."""
+    rows = await db.fetchall(
+        "SELECT id FROM held WHERE notified = 0 AND state = 'held' AND created_at < ? ORDER BY id LIMIT ?",
+        before.isoformat(), limit,
+    )  # fmt: skip
+    return [int(str(row[0])) for row in rows]
+
+
 async def counts(db: Executor) -> dict[str, int]:
     """Held messages per state (for the compuerta_held_messages gauge)."""
     rows = await db.fetchall("SELECT state, count(*) FROM held GROUP BY state")

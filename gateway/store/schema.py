@@ -158,6 +158,10 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (delivery_id, rcpt))""",
         ),
     ),
+    Migration(  # issue 4: the sender's notice is retried until upstream took it
+        sqlite=("ALTER TABLE held ADD COLUMN notified INTEGER NOT NULL DEFAULT 0",),
+        postgres=("ALTER TABLE held ADD COLUMN notified INTEGER NOT NULL DEFAULT 0",),
+    ),
 )
 
 

@@ -122,6 +122,7 @@ async def test_expiry_over_a_holiday(gateway_factory: GatewayFactory, sink: Sink
         "escalated": 0,
         "expired": 0,
         "released": 0,
+        "notified": 0,
     }
     clock.at = datetime(2026, 11, 18, 22, 0, tzinfo=UTC)  # Wednesday 16:00: reminded
     assert (await moderation.tick(gateway.services))["reminded"] == 1
@@ -198,3 +199,19 @@ async def test_release_retried_after_an_upstream_outage(gateway_factory: Gateway
     held = await gateway.store.held(ticket)
     assert held is not None and held.state == "delivered"
     assert len(to(sink, "todos@gto.gob.mx")) == 1
+
+
+async def test_sender_notice_retried_when_upstream_refused_it(
+    gateway_factory: GatewayFactory, sink: Sink
+) -> None:
+    clock = FixedClock(datetime(2026, 11, 23, 16, 0, tzinfo=UTC))
+    gateway = await start(gateway_factory, sink, clock)
+    sink.handler.rcpt_replies["ana@gto.gob.mx"] = "450 4.2.1 mailbox busy"
+    ticket = await held_ticket(gateway)
+    assert not to(sink, "ana@gto.gob.mx")
+    del sink.handler.rcpt_replies["ana@gto.gob.mx"]
+    clock.at = datetime(2026, 11, 23, 16, 2, tzinfo=UTC)
+    assert (await moderation.tick(gateway.services))["notified"] == 1
+    [notice] = to(sink, "ana@gto.gob.mx")
+    assert ticket.encode() in notice
+    assert (await moderation.tick(gateway.services))["notified"] == 0, "told once"
