@@ -206,8 +206,6 @@ async def tick(services: Services) -> dict[str, int]:
             counts["expired"] += await _expire(services, number, now)
     counts["released"] = await _retry_releases(services)
     counts["notified"] = await _retry_notices(services)
-    for state, count in (await sql.counts(services.store.db)).items():
-        metrics.HELD.labels(state=state).set(count)
     return counts
 
 

@@ -178,9 +178,3 @@ async def unnotified(db: Executor, before: datetime, limit: int = 100) -> list[i
         before.isoformat(), limit,
     )  # fmt: skip
     return [int(str(row[0])) for row in rows]
-
-
-async def counts(db: Executor) -> dict[str, int]:
-    """Held messages per state (for the compuerta_held_messages gauge)."""
-    rows = await db.fetchall("SELECT state, count(*) FROM held GROUP BY state")
-    return {str(state): int(str(count)) for state, count in rows}
