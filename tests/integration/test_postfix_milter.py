@@ -101,6 +101,18 @@ def _submit_as(port: int, login: str, sender: str, data: bytes) -> tuple[int, st
         return code, text.decode()
 
 
+def sendmail(instance: Postfix, data: bytes) -> None:
+    """Submit as a local program does: Postfix's sendmail(1) with this instance's config."""
+    binary = shutil.which("sendmail", path="/usr/sbin:/usr/lib") or "/usr/sbin/sendmail"
+    subprocess.run([binary, "-C", str(instance.config), "-f", SENDER, "-i", RCPT],
+                   input=data.replace(b"\r\n", b"\n"), check=True, timeout=60)  # fmt: skip
+
+
+def bounces_to(sink: Sink, address: str, mentioning: bytes) -> list[Received]:
+    # RFC 5321 §4.5.5: the null sender (compuerta's own notices use it too, hence ``mentioning``)
+    return [r for r in addressed_to(sink, address) if r.mail_from in ("", "<>") and mentioning in r.data]
+
+
 def addressed_to(sink: Sink, address: str) -> list[Received]:
     return [r for r in sink.handler.received if address in r.rcpt_tos]
 
@@ -151,6 +163,15 @@ async def test_postfix_with_compuerta_as_milter(
     assert code == 550, why()
     assert text.startswith("5.7.1 Mensaje rechazado por la regla sender.login"), text
     assert "login=ana@gto.gob.mx" in gateway.log()
+
+    # Local submission (sendmail(1), then pickup) passes the same policy: non_smtpd_milters.
+    local = with_attachment("local.exe").replace(b"Subject: adjunto", b"Subject: Local")
+    await asyncio.to_thread(sendmail, instance, local)
+    await until(lambda: bool(bounces_to(sink, SENDER, b"local.exe")), "the bounce of the local .exe", why)
+    assert (
+        b"Mensaje rechazado por la regla attach.dangerous" in bounces_to(sink, SENDER, b"local.exe")[0].data
+    )
+    assert not [r for r in sink.handler.received if b"Subject: Local" in r.data and RCPT in r.rcpt_tos]
 
     # compuerta stopped: milter_default_action = tempfail, the client gets a 4xx and retries.
     assert await asyncio.to_thread(gateway.stop) == 0
