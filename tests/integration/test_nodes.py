@@ -12,14 +12,20 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.conftest import PG_ADMIN_DEFAULT, Sink, _postgres_database, send
+from gateway.model import Action, HeldMessage, Verdict
+from gateway.model import Envelope as MailEnvelope
+from gateway.store import open_store
+from tests.conftest import PG_ADMIN_DEFAULT, Sink, SinkHandler, _postgres_database, send
 from tests.gateway.test_server import free_port, start_process, wait_for_port
 
 FREEMAIL = [f"persona{n}@gmail.com" for n in range(12)]  # freemail.list holds at 10 by default
@@ -40,20 +46,20 @@ async def pg_url() -> AsyncIterator[str]:
     await drop()
 
 
-def write_config(path: Path, url: str, upstream: int, smtp: int, web: int) -> None:
+def write_config(path: Path, url: str, upstream: int, smtp: int, web: int, extra: str = "") -> None:
     path.write_text(
         f'[smtp]\nlisten = "127.0.0.1:{smtp}"\n[upstream]\naddress = "127.0.0.1:{upstream}"\n'
         f'[web]\nlisten = "127.0.0.1:{web}"\n[store]\nurl = "{url}"\n'
-        '[organization]\nhome_domains = ["gto.gob.mx"]\n'
+        '[organization]\nhome_domains = ["gto.gob.mx"]\n' + extra
     )
 
 
-async def start_node(tmp_path: Path, name: str, url: str, upstream: int) -> Node:
+async def start_node(tmp_path: Path, name: str, url: str, upstream: int, extra: str = "") -> Node:
     smtp, web = free_port(), free_port()
     folder = tmp_path / name
     folder.mkdir()
     config = folder / "compuerta.toml"
-    write_config(config, url, upstream, smtp, web)
+    write_config(config, url, upstream, smtp, web, extra)
     process = await start_process("serve", "--config", str(config), cwd=folder)
     await wait_for_port(smtp, process)
     await wait_for_port(web, process)
@@ -132,3 +138,65 @@ async def test_a_node_tempfails_when_postgresql_goes_away(tmp_path: Path, sink: 
         assert code == 250 and "C-" in text, text  # recovered by itself
     finally:
         await stop(node)
+
+
+@dataclass
+class SlowSinkHandler(SinkHandler):
+    """An upstream that takes a while per transaction, so a node can be killed mid fan-out.
+
+    The delay comes before the message is kept: a node killed while waiting never got a 250,
+    and the sink (like a real MTA whose client vanished before the reply) keeps nothing.
+    """
+
+    delay: float = 0.5
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.started.set()
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_node_killed_mid_fanout_is_taken_over(tmp_path: Path, pg_url: str) -> None:
+    handler = SlowSinkHandler()
+    loop = asyncio.get_running_loop()
+    upstream = await loop.create_server(
+        lambda: SMTP(handler, hostname="sink", data_size_limit=None, loop=loop), "127.0.0.1", 0
+    )
+    port = int(upstream.sockets[0].getsockname()[1])
+    recipients = tuple(f"servidor{n:04d}@gto.gob.mx" for n in range(5000))
+    outbox = "[outbox]\nbatch = 250\nconnections = 2\nlease = 10.0\npoll = 0.2\n"
+    first = await start_node(tmp_path, "a", pg_url, port, outbox)
+    second = await start_node(tmp_path, "b", pg_url, port, outbox)
+    try:
+        store = await open_store(pg_url)
+        held = await store.hold(HeldMessage(
+            "FANOUT1", MailEnvelope("comunicacion@gto.gob.mx", recipients), b"Subject: Aviso general\r\n\r\nHola.\r\n",
+            (Verdict(Action.HOLD, "masivo", "5000"),), datetime.now(UTC), subject="Aviso general", required_roles=("dgtit",),
+        ))  # fmt: skip
+        await store.close()
+        await asyncio.to_thread(cli, first.config, "users", "add", "dgtit1", "--role", "administrator",
+                                stdin="contraseña-larga-1\ncontraseña-larga-1\n")  # fmt: skip
+        token = await asyncio.to_thread(cli, first.config, "users", "token", "dgtit1")
+        async with httpx.AsyncClient(timeout=30) as client:
+            answer = await client.post(f"http://127.0.0.1:{first.web}/api/v1/held/{held.ticket}/approve",
+                                       headers={"Authorization": f"Bearer {token}"}, content="{}")  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        # SIGKILL while the first transactions wait for their 250: the killed node's leased jobs
+        # must be taken over. (A kill between upstream's 250 and the node's commit would send
+        # that batch twice: SMTP offers no way to ask upstream what it kept.)
+        await handler.started.wait()
+        first.process.kill()
+        await first.process.wait()
+        delivered: Counter[str] = Counter()
+        for _ in range(1200):
+            delivered = Counter(r for m in handler.received for r in m.rcpt_tos if r in recipients)
+            if len(delivered) == len(recipients):
+                break
+            await asyncio.sleep(0.05)
+        assert set(delivered) == set(recipients), f"{len(recipients) - len(delivered)} never delivered"
+        assert max(delivered.values()) == 1, "a recipient received the masivo twice"
+    finally:
+        await stop(first)
+        await stop(second)
+        upstream.close()
