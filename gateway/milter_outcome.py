@@ -10,10 +10,16 @@ discarded (hold, already committed here), so style rule 5 holds in milter mode t
 
 from __future__ import annotations
 
+import logging
+
 from gateway import milter_protocol as mp
 from gateway import outcome, replies
 from gateway.model import Action, Decision, Message
 from gateway.outcome import Services
+from gateway.pipeline import rules_header
+from relay.dkim import DKIMError
+
+log = logging.getLogger(__name__)
 
 RULES_HEADER = "X-Compuerta-Rules"
 _REFUSING = (Action.REJECT, Action.TEMPFAIL, Action.SUSPEND)
@@ -32,7 +38,8 @@ async def settle(msg: Message, decision: Decision, services: Services, options: 
         # Committed: drop it from Postfix's queue. Not committed: 451, the client retries.
         answer = mp.encode(mp.Response.DISCARD) if ticket else mp.reply_code(line)
     else:
-        answer = tag(decision, options) + mp.encode(mp.Response.ACCEPT)
+        answer = tag(decision, options) + signature(msg, decision, services, options)
+        answer += mp.encode(mp.Response.ACCEPT)
     await outcome.record(msg, decision, services, ticket)
     return answer
 
@@ -46,3 +53,25 @@ def tag(decision: Decision, options: mp.Options) -> bytes:
     if options.steps & mp.Step.HDR_LEADSPC:
         value = " " + value
     return mp.insert_header(0, RULES_HEADER, value)
+
+
+def signature(msg: Message, decision: Decision, services: Services, options: mp.Options) -> bytes:
+    """The DKIM-Signature header, on top, where the From: domain asked for relayed mail to be
+    signed ([dkim."domain"] relayed): signed last, over the bytes Postfix will deliver (the
+    tag header and the message as received; Postfix's own Received: above is not signed)."""
+    if not services.signer.relayed or not options.actions & mp.Act.ADDHDRS:
+        return b""
+    data = (rules_header(decision) if tag(decision, options) else b"") + msg.raw
+    try:
+        signed = services.signer.sign_relayed(data)
+    except DKIMError as error:
+        log.error("%s accepted unsigned: %s", msg.id, error)
+        return b""
+    if len(signed) == len(data):
+        return b""
+    name, _, value = signed[: len(signed) - len(data)].partition(b":")
+    # A milter folds a header value with LF (libmilter smfi_insheader); Postfix writes CRLF.
+    value = value.rstrip(b"\r\n").replace(b"\r\n", b"\n")
+    if not options.steps & mp.Step.HDR_LEADSPC:
+        value = value.removeprefix(b" ")
+    return mp.insert_header(0, name.decode("ascii"), value.decode("ascii"))

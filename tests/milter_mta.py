@@ -20,6 +20,7 @@ from gateway.model import Directory
 from gateway.outcome import Services
 from gateway.pipeline import Environment
 from gateway.store import open_store
+from relay.dkim import Signer
 from relay.transport import MemoryTransport
 from tests.conftest import FixedClock, make_config
 
@@ -164,6 +165,7 @@ async def start_milter(
     overrides: Mapping[str, object] | None = None,
     directory: Directory | None = None,
     listen: str = "inet:127.0.0.1:0",
+    signer: Signer | None = None,
 ) -> Running:
     """The real milter with the real pipeline and store (SQLite in ``tmp_path``)."""
     merged: dict[str, object] = {"milter": {"listen": listen}}
@@ -174,7 +176,8 @@ async def start_milter(
         section.update(value)
     config = make_config(tmp_path, 9, merged)  # upstream unused: Postfix delivers in milter mode
     store = await open_store(config.store.url)
-    services = Services(Environment(config, FixedClock(), directory or Directory()), store, MemoryTransport())
+    environment = Environment(config, FixedClock(), directory or Directory())
+    services = Services(environment, store, MemoryTransport(), signer=signer or Signer())
     server = await start(services, config.milter)
     assert server.server is not None
     sockname = server.server.sockets[0].getsockname()

@@ -13,6 +13,7 @@ import pytest
 from gateway import milter_protocol as mp
 from gateway.config import ConfigError, build
 from gateway.model import Account, Action, Directory
+from relay import dkim
 from relay.transport import MemoryTransport
 from tests.conftest import message
 from tests.milter_mta import MTA, Running, start_milter
@@ -154,6 +155,36 @@ async def test_501st_recipient_refused_at_rcpt(milter: Running) -> None:
     assert codes[:500] == [b"c"] * 500
     last = finals[500]
     assert last is not None and last.text.startswith("550 5.5.3")
+    await mta.close()
+
+
+async def test_dkim_signature_on_top_verifies_as_postfix_delivers_it(tmp_path: Path) -> None:
+    private, record = dkim.keygen(dkim.ED25519)
+    signer = dkim.Signer({"gto.gob.mx": dkim.Key("gto.gob.mx", "s2026", private)}, frozenset({"gto.gob.mx"}))
+    overrides = {"profile": {"attach.dangerous": {"action": "tag"}}}
+    running = await start_milter(tmp_path, overrides, signer=signer)
+    mta = await session(running)
+    raw = with_attachment("x.exe")
+    answer = await mta.message(ANA, [LUIS], raw)
+    assert answer.final == b"a"
+    assert [code for code, _ in answer.edits] == [b"i", b"i"]
+    # What Postfix writes: each inserted header on top, its LF folds as CRLF continuation lines.
+    delivered = raw
+    for _, data in answer.edits:
+        name, value = data[4:].rstrip(b"\0").split(b"\0")
+        delivered = name + b":" + value.replace(b"\n", b"\r\n") + b"\r\n" + delivered
+    assert delivered.startswith(b"DKIM-Signature: v=1; a=ed25519-sha256;")
+    assert b"\r\nX-Compuerta-Rules: attach.dangerous\r\nFrom: ana@gto.gob.mx" in delivered
+    assert dkim.verify(
+        delivered, lambda name: record.encode() if name == "s2026._domainkey.gto.gob.mx" else None
+    )
+    await mta.close()
+    await running.stop()
+
+
+async def test_no_signature_where_the_domain_did_not_ask(milter: Running) -> None:
+    mta = await session(milter)
+    assert (await mta.message(ANA, [LUIS], message())).edits == []
     await mta.close()
 
 
