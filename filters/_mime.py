@@ -1,15 +1,16 @@
 """Parse a message's bytes once into the read-only MimeView that every filter reads.
 
 Trusts nothing: the bytes come from the network. Walks the MIME tree iteratively with limits on
-depth, part count, header count and decoded bytes; reads names with filters._names, decodes with
-filters._decoders, types with filters._magic, unpacks archives with filters._archive. Whatever
+depth, part count, header count and decoded bytes; checks headers and reads names with
+filters._headers and filters._names, decodes with filters._decoders, types with filters._magic,
+unpacks archives with filters._archive and filters._tar, bounds the feedparser with
+filters._bounded. Whatever
 it cannot inspect unambiguously becomes a Problem, never an exception and never a silent pass.
 Hands the view to the pipeline, which hands it to the filters.
 """
 
 from __future__ import annotations
 
-import email.errors
 import functools
 import html
 import logging
@@ -19,14 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
 
-from filters import _archive, _bounded, _decoders, _names, _tar, _tree
+from filters import _archive, _bounded, _decoders, _headers, _names, _tar, _tree
 from filters._magic import ARCHIVES, true_type
 from gateway.model import MimeView, Part, Problem
 
 log = logging.getLogger(__name__)
 
 # Problem kinds; attach.dangerous maps each to its own configurable action.
-LIMIT, MALFORMED, ENCRYPTED, NAME = "limit", "malformed", "encrypted", "name"
+LIMIT, MALFORMED, ENCRYPTED, NAME = _headers.LIMIT, _headers.MALFORMED, "encrypted", _headers.NAME
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,7 @@ class Limits:
 
 LIMITS = Limits()
 _TAGS = re.compile(r"<[^>]*>")
-_ONCE = ("content-type", "content-transfer-encoding", "content-disposition")
 _MESSAGE_EXTENSIONS = tuple(suffix[1:] for suffix in _archive.MESSAGE_SUFFIXES)
-_BENIGN = (email.errors.CloseBoundaryNotFoundDefect,)  # common and harmless: last part still read
 
 
 @dataclass
@@ -79,58 +78,6 @@ class _Walk:
     def issues(self, kind: str, details: list[str], path: str) -> None:
         for detail in details:
             self.problem(kind, detail, path)
-
-
-def _raw_checks(raw: bytes, walk: _Walk) -> None:
-    """Bare CR/LF and NUL are read differently by different parsers (THREATS.md M9, M18)."""
-    head = _before(_before(raw, b"\r\n\r\n"), b"\n\n")
-    if b"\x00" in head:
-        walk.problem(MALFORMED, "NUL in the header block")
-    crlf = raw.count(b"\r\n")
-    if raw.count(b"\r") != crlf:
-        walk.problem(MALFORMED, "bare CR in the message")
-    if crlf and raw.count(b"\n") != crlf:
-        walk.problem(MALFORMED, "bare LF in a message with CRLF line ends")
-
-
-def _before(data: bytes, separator: bytes) -> bytes:
-    # data.split(separator, 1)[0] without copying everything after it (a 25 MB body)
-    end = data.find(separator)
-    return data if end < 0 else data[:end]
-
-
-def _header_checks(node: EmailMessage, path: str, walk: _Walk) -> None:
-    keys = [key.lower() for key in node]
-    if len(keys) > walk.limits.max_headers:
-        walk.problem(LIMIT, f"more than {walk.limits.max_headers} header fields", path)
-    for name in _ONCE:
-        if keys.count(name) > 1:
-            # THREATS.md M2, M12: each client picks another copy (MIME-tools ambiguous_content)
-            walk.problem(MALFORMED, f"{name} given {keys.count(name)} times", path)
-    if any("\x00" in str(value) or "\r" in str(value).replace("\r\n", "") for value in node.values()):
-        walk.problem(MALFORMED, "NUL or bare CR in a header", path)
-    for defect in node.defects:
-        if not isinstance(defect, _BENIGN):
-            # StartBoundaryNotFound, NoBoundaryInMultipart, ... hide parts from us (M16)
-            walk.problem(MALFORMED, f"MIME defect: {type(defect).__name__}", path)
-
-
-def _params(node: EmailMessage, header: str, path: str, walk: _Walk) -> _names.Params:
-    params = _names.parse_params(str(node.get(header, "")))
-    walk.issues(MALFORMED, params.issues, path)
-    params.issues.clear()
-    return params
-
-
-def _names_of(node: EmailMessage, content_type: _names.Params, path: str, walk: _Walk) -> tuple[str, ...]:
-    """Every declared name of a part, from both headers (THREATS.md M1-M4, M7, M10)."""
-    disposition = _params(node, "content-disposition", path, walk)
-    found = _names.names_of(disposition, "filename") + _names.names_of(content_type, "name")
-    walk.issues(MALFORMED, disposition.issues + content_type.issues, path)
-    for name in found:
-        if _names.obscured(name):
-            walk.problem(NAME, f"bidi, invisible or control character in file name {name!r}", path)
-    return tuple(dict.fromkeys(n for n in map(_names.normalise, found) if n))
 
 
 def _payload(node: EmailMessage, path: str, walk: _Walk, encoding: str | None = None) -> bytes:
@@ -246,7 +193,7 @@ def _is_attachment(node: EmailMessage, names: tuple[str, ...]) -> bool:
 
 
 def _leaf(node: EmailMessage, content_type: _names.Params, path: str, depth: int, walk: _Walk) -> None:
-    names = _names_of(node, content_type, path, walk)
+    names = _headers.names_of(node, content_type, path, walk)
     data = _payload(node, path, walk)
     file = _File(path, names, data, node.get_content_type(), depth)
     if _is_attachment(node, names):
@@ -277,8 +224,8 @@ def _wrapped(node: EmailMessage, path: str, walk: _Walk) -> list[EmailMessage]:
 
 def _node(node: EmailMessage, path: str, depth: int, walk: _Walk) -> list[EmailMessage]:
     """Inspect one node; returns its children to walk."""
-    _header_checks(node, path, walk)
-    content_type = _params(node, "content-type", path, walk)
+    _headers.header_checks(node, path, walk, walk.limits.max_headers)
+    content_type = _headers.params(node, "content-type", path, walk)
     boundaries = [key for key, _ in content_type.pairs if key.startswith("boundary")]
     if len(boundaries) > 1 or boundaries[:1] not in ([], ["boundary"]):
         # THREATS.md M16: duplicate, continued or encoded boundaries split differently per client
@@ -313,21 +260,23 @@ def _walk(root: EmailMessage, walk: _Walk, path: str = "1", depth: int = 0) -> N
             stack.append((child, f"{path}.{index}", depth + 1))
 
 
-def _headers(msg: EmailMessage) -> tuple[tuple[str, str], ...]:
-    return tuple((key.lower(), _names.decode_words(str(value))) for key, value in msg.items())
+def _top_headers(msg: EmailMessage) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (key.lower(), _names.decode_words(_names.unescape(str(value)))) for key, value in msg.raw_items()
+    )
 
 
 def parse(raw: bytes, limits: Limits = LIMITS) -> MimeView:
     """Build the view of ``raw``; never raises on hostile input."""
     budget = _archive.Budget(limits.max_expanded, limits.max_members, limits.max_member, limits.max_ratio)
     walk = _Walk(limits, budget, work=_bounded.Work(limits.max_parse_work))
-    _raw_checks(raw, walk)
+    _headers.raw_checks(raw, walk)
     headers: tuple[tuple[str, str], ...] = ()
     try:
         # the feedparser's tree, without its per-line cost on attachments, stopped when too costly;
         # whole base64 attachments stay in ``raw`` until decoded (filters/_tree.py)
         root, walk.bodies = _tree.split(raw, parser=functools.partial(walk.feed, depth=0))
-        headers = _headers(root)
+        headers = _top_headers(root)
         _walk(root, walk)
     except _bounded.TooCostly as error:
         walk.problem(LIMIT, str(error))

@@ -79,8 +79,16 @@ def _unquote(raw: str, issues: list[str]) -> str:
     return "".join(out)
 
 
+def unescape(text: str) -> str:
+    """Raw UTF-8 in a header (RFC 6532) as text: email's BytesParser leaves it surrogate-escaped."""
+    if not any("\udc80" <= char <= "\udcff" for char in text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def parse_params(text: str) -> Params:
     """Parse a Content-Type or Content-Disposition header value."""
+    text = unescape(text)
     # RFC 5322 §2.2.3: unfolding removes the CRLF before folding whitespace, nothing else
     pieces = _split(_FOLD.sub("", text))
     params = Params(value=pieces[0].strip().lower())
