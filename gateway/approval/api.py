@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway import moderation
+from gateway import moderation, progress
 from gateway.approval import auth
 from gateway.model import HeldMessage, User
 from gateway.moderation import Actor, ModerationError
@@ -77,7 +77,11 @@ async def _list(request: Request, services: Services, user: User) -> Response:
 
 async def _one(request: Request, services: Services, user: User) -> Response:
     held = await services.store.held(request.path_params["ticket"])
-    return _error(404, "not found") if held is None else JSONResponse(as_json(held))
+    if held is None:
+        return _error(404, "not found")
+    return JSONResponse(
+        {**as_json(held), "progress": progress.as_json(await services.store.progress(held.ticket))}
+    )
 
 
 async def _decide(request: Request, services: Services, user: User) -> Response:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from filters import _recipients
-from gateway import moderation, notices
+from gateway import moderation, notices, progress
 from gateway.approval import auth, render, session
 from gateway.approval.session import Viewer
 from gateway.model import Context, Organization
@@ -123,6 +123,8 @@ async def detail(request: Request, services: Services, viewer: Viewer) -> Respon
     approved = {a.role: a for a in held.approvals if a.decision == "approve"}
     return page(services, "detail.html", viewer=viewer, held=held, approved=approved, states=notices.STATES_ES,
                 rendered=render.render(held.raw, held.ticket), recipients=recipients,
+                progress=await services.store.progress(held.ticket), delivery_kinds=progress.KIND_ES,
+                delivery_statuses=progress.STATUS_ES,
                 notice=request.query_params.get("aviso"), error=request.query_params.get("error"))  # fmt: skip
 
 
@@ -199,4 +201,6 @@ async def status(request: Request, services: Services) -> Response:
     if held is None:
         return refused(services, None, 404, "El enlace no corresponde a ninguna solicitud.")
     approved = {a.role for a in held.approvals if a.decision == "approve"}
-    return page(services, "status.html", held=held, approved=approved, states=notices.STATES_ES)
+    return page(services, "status.html", held=held, approved=approved, states=notices.STATES_ES,
+                progress=await services.store.progress(held.ticket), delivery_kinds=progress.KIND_ES,
+                delivery_statuses=progress.STATUS_ES)  # fmt: skip

@@ -12,11 +12,10 @@ import os
 import socket
 from typing import TextIO
 
-from gateway.model import DeliveryKind, Progress
+from gateway.model import Progress
 from gateway.outcome import Services
+from gateway.progress import KIND_ES, STATUS_ES
 
-STATUS_ES = {"pending": "pendiente", "delivered": "entregado", "failed": "fallido",
-             "sent": "enviado al administrador", "confirmed": "reenvío confirmado"}  # fmt: skip
 WIDTH = 30
 
 
@@ -26,9 +25,7 @@ def render(progress: Progress) -> str:
             f"{progress.pending} pendientes ({progress.percent} %)")  # fmt: skip
     lines = [head]
     for domain in progress.domains:
-        kind = {DeliveryKind.HOME: "dominio propio", DeliveryKind.PEER: "administrador"}.get(
-            domain.kind, "destinatarios autorizados"
-        )
+        kind = KIND_ES[domain.kind]
         reply = f"  [{domain.last_reply}]" if domain.last_reply and domain.status != "delivered" else ""
         lines.append(f"  {domain.domain} ({kind}): {domain.delivered}/{domain.total} "
                      f"{STATUS_ES.get(domain.status, domain.status)}{reply}")  # fmt: skip

@@ -135,6 +135,7 @@ async def test_bulk_approval_and_the_status_page(approval: Starter, sink: Sink) 
     async with httpx.AsyncClient(base_url=app.base) as anonymous:
         status = await anonymous.get(f"/estado/{held.status_token}")
         assert status.status_code == 200 and "autorizado y enviado" in status.text
+        assert "Entregados" in status.text and "(100 %)" in status.text  # the outbox progress (issue 5)
         assert (await anonymous.get("/estado/adivinanza")).status_code == 404
 
 
@@ -164,7 +165,13 @@ async def test_json_api_with_tokens(approval: Starter, sink: Sink) -> None:
         assert done.status_code == 200 and done.json()["state"] == "approved"  # the outbox delivers it
         again = await client.post(f"/api/v1/held/{ticket}/approve", headers=approver, content=body)
         assert again.status_code == 409
-    await deliver(app)
+        await deliver(app)
+        shown = (await client.get(f"/api/v1/held/{ticket}", headers=approver)).json()
+        assert (
+            shown["state"] == "delivered"
+            and shown["progress"]["done"]
+            and shown["progress"]["delivered"] >= 1
+        )
     assert len([r for r in sink.handler.received if "todos@gto.gob.mx" in r.rcpt_tos]) == 1
 
 
