@@ -348,3 +348,18 @@ def test_bad_listen_address_named_at_load(listen: str) -> None:
     with pytest.raises(ConfigError) as caught:
         build({"milter": {"listen": listen}})
     assert caught.value.key == "milter.listen"
+
+
+async def test_stop_closes_idle_sessions_and_lets_a_message_in_flight_finish(tmp_path: Path) -> None:
+    running = await start_milter(tmp_path)
+    idle = await session(running)
+    busy = await session(running)
+    await busy.mail(ANA)
+    await busy.rcpt(LUIS)
+    stopping = asyncio.create_task(running.server.stop(grace=10))
+    assert await _closed_by_server(idle), "nothing in flight: closed at once"
+    final = await busy.content(message())
+    assert final is not None and final.final == b"a", "the transaction in flight is answered"
+    await busy.close()
+    await stopping
+    await running.services.store.close()
