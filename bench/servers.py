@@ -142,6 +142,9 @@ def gateway(upstream: int, workdir: Path, extra: str = "", tag: str = "gateway")
         f'[web]\nlisten = "127.0.0.1:{free_port()}"\n\n'
         f'[store]\nurl = "sqlite:///{folder / "compuerta.db"}"\n\n'
         '[organization]\nhome_domains = ["gto.gob.mx"]\n'
+        # One bench sender stands for a whole office: the counters are kept (their cost is
+        # measured) but 0 means no limit (001 VI's 30 a minute would stop the run at once).
+        '[profile."rate.messages"]\nmax_per_minute = 0\n[profile."rate.recipients"]\nmax_per_day = 0\n'
     )
     command = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
     return _start(tag, command, port, folder / "gateway.log", cwd=folder)

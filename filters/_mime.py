@@ -52,6 +52,7 @@ class Limits:
 LIMITS = Limits()
 _TAGS = re.compile(r"<[^>]*>")
 _MESSAGE_EXTENSIONS = tuple(suffix[1:] for suffix in _archive.MESSAGE_SUFFIXES)
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 @dataclass
@@ -266,17 +267,24 @@ def _top_headers(msg: EmailMessage) -> tuple[tuple[str, str], ...]:
     )
 
 
+def _raw_headers(msg: EmailMessage) -> tuple[tuple[str, str], ...]:
+    # Unfolded (RFC 5322 §2.2.3) but not decoded: sender.domain parses addresses from these
+    return tuple((key.lower(), _FOLD.sub("", _names.unescape(str(value)))) for key, value in msg.raw_items())
+
+
 def parse(raw: bytes, limits: Limits = LIMITS) -> MimeView:
     """Build the view of ``raw``; never raises on hostile input."""
     budget = _archive.Budget(limits.max_expanded, limits.max_members, limits.max_member, limits.max_ratio)
     walk = _Walk(limits, budget, work=_bounded.Work(limits.max_parse_work))
     _headers.raw_checks(raw, walk)
     headers: tuple[tuple[str, str], ...] = ()
+    raw_headers: tuple[tuple[str, str], ...] = ()
     try:
         # the feedparser's tree, without its per-line cost on attachments, stopped when too costly;
         # whole base64 attachments stay in ``raw`` until decoded (filters/_tree.py)
         root, walk.bodies = _tree.split(raw, parser=functools.partial(walk.feed, depth=0))
         headers = _top_headers(root)
+        raw_headers = _raw_headers(root)
         _walk(root, walk)
     except _bounded.TooCostly as error:
         walk.problem(LIMIT, str(error))
@@ -287,4 +295,4 @@ def parse(raw: bytes, limits: Limits = LIMITS) -> MimeView:
         log.exception("MIME parser failed")
         walk.problem(MALFORMED, f"parser failure: {type(error).__name__}")
     text = "\n".join(walk.texts)[: limits.max_text_chars]
-    return MimeView(headers, tuple(walk.parts), text, tuple(walk.problems))
+    return MimeView(headers, tuple(walk.parts), text, tuple(walk.problems), raw_headers)

@@ -21,10 +21,18 @@ from filters import (
     attach_dangerous,
     attach_media,
     attach_uncompressed,
+    content_chain,
     freemail_list,
     freemail_mass,
     masivo,
+    rate_abuse,
+    rate_messages,
+    rate_recipients,
     rcpt_max,
+    rcpt_visible,
+    sender_account,
+    sender_domain,
+    sender_external,
     sender_login,
     size_max,
 )
@@ -47,8 +55,9 @@ class Profile:
     """Per-domain policy: one field per rule, holding that filter's Settings."""
 
     order: tuple[str, ...] = (
-        "sender.login", "size.max", "rcpt.max", "attach.dangerous", "attach.media",
-        "attach.uncompressed", "freemail.mass", "masivo", "freemail.list",
+        "sender.login", "rate.abuse", "sender.account", "rate.messages", "size.max", "rcpt.max",
+        "sender.external", "sender.domain", "attach.dangerous", "attach.media", "attach.uncompressed",
+        "freemail.mass", "masivo", "freemail.list", "rate.recipients", "content.chain", "rcpt.visible",
     )  # fmt: skip
     check_timeout: float = 10.0  # seconds a single check may take (style rule 12)
     size_max: size_max.Settings = field(default_factory=size_max.Settings)
@@ -60,6 +69,14 @@ class Profile:
     masivo: masivo.Settings = field(default_factory=masivo.Settings)
     freemail_list: freemail_list.Settings = field(default_factory=freemail_list.Settings)
     sender_login: sender_login.Settings = field(default_factory=sender_login.Settings)
+    sender_domain: sender_domain.Settings = field(default_factory=sender_domain.Settings)
+    sender_account: sender_account.Settings = field(default_factory=sender_account.Settings)
+    sender_external: sender_external.Settings = field(default_factory=sender_external.Settings)
+    rcpt_visible: rcpt_visible.Settings = field(default_factory=rcpt_visible.Settings)
+    rate_messages: rate_messages.Settings = field(default_factory=rate_messages.Settings)
+    rate_recipients: rate_recipients.Settings = field(default_factory=rate_recipients.Settings)
+    rate_abuse: rate_abuse.Settings = field(default_factory=rate_abuse.Settings)
+    content_chain: content_chain.Settings = field(default_factory=content_chain.Settings)
 
     def settings(self, rule: str) -> object:
         return getattr(self, rule.replace(".", "_"))
@@ -108,6 +125,7 @@ class MilterSettings:
 class StoreSettings:
     url: str = "sqlite:///compuerta.db"
     decision_batch: int = 64  # rows per group commit of the decision log
+    directory_reload: float = 5.0  # seconds between checks of the directory's version
 
 
 @dataclass(frozen=True)
@@ -325,7 +343,10 @@ def _validate(config: Config) -> None:
     for domain in config.organization.home_domains:
         if "@" in domain or "." not in domain:
             raise ConfigError("organization.home_domains", domain, "domain names like gto.gob.mx")
-    for name, profile in [("profile", config.profile), *config.profiles.items()]:
+    for name, profile in [
+        ("profile", config.profile),
+        *((f"profiles.{d}", p) for d, p in config.profiles.items()),
+    ]:
         _validate_profile(profile, name)
     _validate_approval(config)
     _validate_outbox(config)
@@ -339,7 +360,10 @@ def _validate_approval(config: Config) -> None:
     for role in approval.required:
         if role not in approval.roles:
             raise ConfigError("approval.required", role, "roles listed in approval.roles")
-    for name, profile in [("profile", config.profile), *config.profiles.items()]:
+    for name, profile in [
+        ("profile", config.profile),
+        *((f"profiles.{d}", p) for d, p in config.profiles.items()),
+    ]:
         for role in profile.masivo.approvers:
             if role not in approval.roles:
                 raise ConfigError(f"{name}.masivo.approvers", role, "roles listed in approval.roles")
@@ -384,7 +408,7 @@ def _validate_profile(profile: Profile, key: str) -> None:
     for rule in profile.order:
         if rule not in REGISTRY:
             raise ConfigError(f"{key}.order", rule, "rule ids: " + ", ".join(REGISTRY))
-    for rule in REGISTRY:
+    for rule, module in REGISTRY.items():
         settings = profile.settings(rule)
         if getattr(settings, "action", Action.ACCEPT) == Action.ACCEPT:
             raise ConfigError(f"{key}.{rule}.action", "accept", "tag, hold, tempfail or reject")
@@ -392,3 +416,8 @@ def _validate_profile(profile: Profile, key: str) -> None:
         for name, value in vars(settings).items():
             if name.endswith("_action") and value == Action.ACCEPT:
                 raise ConfigError(f"{key}.{rule}.{name}", "accept", "tag, hold, tempfail or reject")
+        # A filter may check what the types alone cannot (a time zone, an address)
+        problem = module.validate(settings) if hasattr(module, "validate") else None
+        if problem is not None:
+            name, value, allowed = problem
+            raise ConfigError(f"{key}.{rule}.{name}", value, allowed)

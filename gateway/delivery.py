@@ -233,7 +233,7 @@ async def release(
     False when ``held`` had been released before: a second approval delivers nothing more.
     """
     config = env.config
-    jobs = fanout.plan(held, env.directory, config.organization.home_domains, sender(config),
+    jobs = fanout.plan(held, env.current_directory(), config.organization.home_domains, sender(config),
                        config.outbox.batch)  # fmt: skip
     return await store.release(held, approval, jobs, env.clock.now(), tx)
 

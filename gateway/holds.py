@@ -37,9 +37,9 @@ def prepare(msg: Message, decision: Decision, services: Services, subject: str) 
     cal = deadlines.calendar(config.approval.timezone, config.approval.extra_holidays)
     deadline = deadlines.add_business_days(now, config.approval.deadline_days, cal)
     organization = Organization(config.organization.home_domains, config.organization.name)
-    ctx: Context[None] = Context(None, env.clock, organization, env.directory)
+    ctx: Context[None] = Context(None, env.clock, organization, env.current_directory())
     found = _recipients.breakdown(msg, ctx)
-    account = env.directory.account(msg.envelope.mail_from)
+    account = env.current_directory().account(msg.envelope.mail_from)
     return HeldMessage(
         msg.id, msg.envelope, msg.raw, decision.verdicts, now, subject=subject, deadline=deadline,
         dependency=account.dependency if account else "",

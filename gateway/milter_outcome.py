@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from gateway import milter_protocol as mp
-from gateway import outcome, replies
+from gateway import outcome, pipeline, replies
 from gateway.model import Action, Decision, Message
 from gateway.outcome import Services
 from gateway.pipeline import rules_header
@@ -38,8 +38,14 @@ async def settle(msg: Message, decision: Decision, services: Services, options: 
         # Committed: drop it from Postfix's queue. Not committed: 451, the client retries.
         answer = mp.encode(mp.Response.DISCARD) if ticket else mp.reply_code(line)
     else:
-        answer = tag(decision, options) + signature(msg, decision, services, options)
-        answer += mp.encode(mp.Response.ACCEPT)
+        # 001 VI: check and consume the sender's allowance atomically at acceptance
+        _, refusal = await pipeline.consume(msg, services.env)
+        if refusal is None:
+            answer = tag(decision, options) + signature(msg, decision, services, options)
+            answer += mp.encode(mp.Response.ACCEPT)
+        else:
+            decision = Decision(refusal.action, (*decision.verdicts, refusal))
+            answer = mp.reply_code(replies.render(refusal))
     await outcome.record(msg, decision, services, ticket)
     return answer
 

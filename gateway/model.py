@@ -8,7 +8,7 @@ verdict or a message view can be compared with ``==`` and handed between tasks f
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Generic, Protocol, TypeVar
@@ -89,11 +89,20 @@ class MimeView:
     parts: tuple[Part, ...]
     text: str  # decoded text of the text/* parts (HTML reduced to text), bounded
     problems: tuple[Problem, ...] = ()
+    # Top-level headers as received (names lower case, values unfolded but NOT RFC 2047
+    # decoded): address parsing must see the encoded words, or a decoded display name can
+    # forge an address (THREATS.md F1).
+    raw_headers: tuple[tuple[str, str], ...] = ()
 
     def header(self, name: str) -> tuple[str, ...]:
         """Every value of the top-level header ``name`` (case-insensitive)."""
         wanted = name.lower()
         return tuple(value for key, value in self.headers if key == wanted)
+
+    def raw_header(self, name: str) -> tuple[str, ...]:
+        """Every undecoded value of the top-level header ``name`` (case-insensitive)."""
+        wanted = name.lower()
+        return tuple(value for key, value in self.raw_headers if key == wanted)
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,14 @@ class DistributionList:
 
 
 @dataclass(frozen=True)
+class Dependency:
+    """A unit of the government (secretaría, dirección) that accounts and lists belong to."""
+
+    code: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class PeerDomain:
     """Another government domain whose administrator re-sends released masivos inside it."""
 
@@ -154,6 +171,8 @@ class Directory:
     accounts: Mapping[str, Account] = field(default_factory=dict)
     lists: Mapping[str, DistributionList] = field(default_factory=dict)
     peers: Mapping[str, PeerDomain] = field(default_factory=dict)
+    dependencies: Mapping[str, Dependency] = field(default_factory=dict)
+    version: int = 0  # the store's directory version this snapshot was read at
 
     def account(self, address: str) -> Account | None:
         return self.accounts.get(address.lower())
@@ -164,6 +183,23 @@ class Directory:
     def peer(self, domain: str) -> PeerDomain | None:
         return self.peers.get(domain.lower())
 
+    def expand(self, addresses: Iterable[str]) -> tuple[str, ...]:
+        """Every distinct final recipient: lists replaced by their members, nested lists too."""
+        seen: set[str] = set()
+        out: list[str] = []
+        stack = [a.lower() for a in reversed(tuple(addresses))]
+        while stack:
+            address = stack.pop()
+            if address in seen:
+                continue  # a loop of lists, or a member listed twice, counts once
+            seen.add(address)
+            group = self.lists.get(address)
+            if group is None:
+                out.append(address)
+            else:
+                stack.extend(m.lower() for m in reversed(group.members))
+        return tuple(out)
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -173,6 +209,17 @@ class Usage:
     recipients_last_day: int = 0
     limit_hits_last_hour: int = 0
     suspended: bool = False
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one accepted message costs its sender under rate.messages and rate.recipients."""
+
+    key: str  # who pays: the SASL login when known, else the envelope sender (001 VI)
+    address: str  # the envelope sender, whose last outbound activity is recorded (003 8.3)
+    recipients: int  # after expanding distribution lists, each person once
+    max_messages: int = 0  # per minute; 0: no limit
+    max_recipients: int = 0  # per rolling 24 h; 0: no limit
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from gateway import metrics, notices, release
+from gateway import metrics, notices, pipeline, release
 from gateway.model import Approval, HeldMessage
 from gateway.store import digest
 from gateway.store import moderation as sql
@@ -165,7 +165,16 @@ async def _delivered(services: Services, held: HeldMessage) -> HeldMessage:
             return held  # another caller marked it delivered (and tells the sender), not this one
         await append(tx, services.store.db.dialect, _entry(now, SYSTEM, "", "release", held, ""))
         metrics.MODERATION.labels(event="release").inc()
+    await _charge(services, held)
     return replace(held, state="delivered")
+
+
+async def _charge(services: Services, held: HeldMessage) -> None:
+    # 001 VI: a held message counts against the sender's rate allowance once released
+    try:
+        await pipeline.consume_released(held.envelope, services.env)
+    except Exception:
+        log.exception("%s: usage of the released message not recorded", held.ticket)
 
 
 async def assign(services: Services, ticket: str, actor: Actor) -> bool:

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gateway import holds, metrics, replies
+from gateway import holds, metrics, pipeline, replies
 from gateway.model import Action, Decision, DecisionRecord, Message
 from gateway.pipeline import Environment, rules_header
 from gateway.store import Store, StoreError
@@ -49,9 +49,30 @@ async def settle(msg: Message, decision: Decision, services: Services) -> str:
     elif decision.action == Action.HOLD:
         reply, ticket = await hold(msg, decision, services)
     else:
-        reply = await _relay(msg, decision, services)
+        reply, decision = await _accept(msg, decision, services)
     await record(msg, decision, services, ticket)
     return reply
+
+
+async def _accept(msg: Message, decision: Decision, services: Services) -> tuple[str, Decision]:
+    """Consume the sender's allowance atomically (001 VI), then relay; refund if not relayed."""
+    try:
+        event, refusal = await pipeline.consume(msg, services.env)
+    except Exception:
+        # Reads worked (the checks saw the sender's usage); only recording failed (a full or
+        # read-only store). Like the decision log, the bookkeeping is lost, not the message.
+        log.exception("%s usage not recorded; relaying on the checks' snapshot", msg.id)
+        metrics.STORE_ERRORS.labels(op="consume").inc()
+        event, refusal = 0, None
+    if refusal is not None:
+        return replies.render(refusal), Decision(refusal.action, (*decision.verdicts, refusal))
+    reply = await _relay(msg, decision, services)
+    if not reply.startswith("2"):
+        try:
+            await pipeline.refund(event, services.env)
+        except Exception:
+            log.exception("%s usage not refunded", msg.id)
+    return reply, decision
 
 
 async def hold(msg: Message, decision: Decision, services: Services) -> tuple[str, str]:
@@ -63,7 +84,18 @@ async def hold(msg: Message, decision: Decision, services: Services) -> tuple[st
         log.error("%s hold failed, tempfailing: %s", msg.id, error)
         metrics.STORE_ERRORS.labels(op="hold").inc()
         return replies.STORE_UNAVAILABLE.line(), ""
+    await _touch(msg, services)
     return replies.HELD.line(detail=stored.ticket), stored.ticket
+
+
+async def _touch(msg: Message, services: Services) -> None:
+    # 003 8.3: a held message is outbound activity too (relayed ones are recorded by consume)
+    if not msg.envelope.mail_from:
+        return
+    try:
+        await services.store.touch(msg.envelope.mail_from, services.env.clock.now())
+    except StoreError as error:
+        log.error("%s activity not recorded: %s", msg.id, error)
 
 
 async def _relay(msg: Message, decision: Decision, services: Services) -> str:
@@ -77,7 +109,7 @@ async def _relay(msg: Message, decision: Decision, services: Services) -> str:
         return replies.upstream(error.code, error.text)
     if result.refused:
         await _notify_refused(msg, result, services)
-    return replies.ACCEPTED.line(detail=f"{msg.id}; {result.code} {result.text}")
+    return replies.accepted(f"{msg.id}; {result.code} {result.text}", decision.rules)
 
 
 def _signed(msg: Message, data: bytes, services: Services) -> bytes:

@@ -2,8 +2,8 @@
 
 Trusts the Message it is given (built by the SMTP session, the milter or `compuerta check`) and
 the registry's modules; never trusts a check not to raise or hang. Hands back a Decision; the
-caller turns it into a reply, a hold or a relay. Effects that outlive the message (decision log,
-rate counters) go through the Effects protocol so that the pipeline itself stays testable.
+caller turns it into a reply, a hold or a relay. Effects that outlive the message (rate counters,
+limit hits, suspensions) go through the Meter protocol, so the pipeline never imports the store.
 """
 
 from __future__ import annotations
@@ -12,17 +12,21 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import ModuleType
+from typing import Protocol
 
-from filters import REGISTRY, _mime
+from filters import REGISTRY, _mime, rate_messages, rate_recipients
 from gateway import metrics
 from gateway.config import Config, Profile
 from gateway.model import (
     Action,
+    Charge,
     Clock,
     Context,
     Decision,
     Directory,
+    Envelope,
     Message,
     Organization,
     Stage,
@@ -39,13 +43,55 @@ _STOPPING = (Action.REJECT, Action.TEMPFAIL, Action.SUSPEND)
 NO_USAGE = Usage()
 
 
+# Rules that read the sender's Usage; the pipeline reads it only when one of them runs.
+_USAGE_RULES = frozenset({"rate.messages", "rate.recipients", "rate.abuse"})
+
+
+class Meter(Protocol):
+    """Rate counters and suspensions (gateway.usage.StoreMeter over the store)."""
+
+    async def usage(self, key: str, now: datetime) -> Usage: ...
+
+    async def consume(self, charge: Charge, now: datetime, force: bool) -> tuple[int, str, Usage]:
+        """Check and record atomically: (event id, rule crossed or "", usage before)."""
+        ...
+
+    async def refund(self, event: int) -> None: ...
+
+    async def limit_hit(self, key: str, rule: str, now: datetime) -> None: ...
+
+    async def suspend(
+        self, key: str, detail: str, now: datetime, notify: tuple[str, ...], sender: str
+    ) -> None:
+        """Suspend ``key``; the first time, tell ``notify`` in a notice from ``sender``."""
+        ...
+
+
+class DirectorySource(Protocol):
+    """The directory as of now (gateway.directory.LiveDirectory, reloaded without restart)."""
+
+    @property
+    def current(self) -> Directory: ...
+
+
 @dataclass(frozen=True)
 class Environment:
     """Everything besides the message that the checks may read."""
 
     config: Config
     clock: Clock
-    directory: Directory = field(default_factory=Directory)
+    directory: Directory = field(default_factory=Directory)  # used when ``directories`` is None
+    meter: Meter | None = None  # None: no rate counting (`compuerta check`)
+    directories: DirectorySource | None = None
+
+    def current_directory(self) -> Directory:
+        """The snapshot the checks of one message see from start to end."""
+        return self.directories.current if self.directories is not None else self.directory
+
+
+def sender_key(envelope: Envelope) -> str:
+    """Who pays for a message under the rate rules: the SASL login, else the sender (001 VI)."""
+    return (envelope.login or envelope.mail_from).lower()
 
 
 def parse(msg: Message) -> Message:
@@ -77,23 +123,124 @@ async def _run(module: ModuleType, msg: Message, ctx: Context[object], timeout: 
         return Verdict(Action.TEMPFAIL, BUG, f"{rule}: error")
 
 
-async def evaluate(stage: Stage, msg: Message, env: Environment, usage: Usage = NO_USAGE) -> Decision:
+async def evaluate(stage: Stage, msg: Message, env: Environment, usage: Usage | None = None) -> Decision:
     """Run the sender's profile for ``stage``: stop at the first reject, tempfail or suspend;
     collect every hold and tag; accept when nothing objects."""
     profile = env.config.profile_for(msg.envelope.mail_from)
-    organization = Organization(env.config.organization.home_domains, env.config.organization.name)
-    collected: list[Verdict] = []
+    modules = list(_modules(profile, stage))
+    if usage is None:
+        try:
+            usage = await _usage(msg, env, modules)
+        except Exception:
+            log.exception("usage of %s not read; tempfailing", msg.id)
+            return Decision(Action.TEMPFAIL, (Verdict(Action.TEMPFAIL, BUG, "usage: store"),))
     with metrics.STAGE_SECONDS.labels(stage=stage.value).time():
-        for rule, module, settings in _modules(profile, stage):
-            ctx: Context[object] = Context(settings, env.clock, organization, env.directory, usage)
-            verdict = await _run(module, msg, ctx, profile.check_timeout)
-            if verdict is None:
-                continue
-            collected.append(verdict)
-            if verdict.action in _STOPPING:
-                return Decision(verdict.action, tuple(collected))
+        decision = await _decide(msg, env, profile, modules, usage)
+    await _effects(msg, env, profile, decision)
+    return decision
+
+
+async def _decide(msg: Message, env: Environment, profile: Profile,
+                  modules: list[tuple[str, ModuleType, object]], usage: Usage) -> Decision:  # fmt: skip
+    organization = Organization(env.config.organization.home_domains, env.config.organization.name)
+    directory = env.current_directory()
+    collected: list[Verdict] = []
+    for _rule, module, settings in modules:
+        ctx: Context[object] = Context(settings, env.clock, organization, directory, usage)
+        verdict = await _run(module, msg, ctx, profile.check_timeout)
+        if verdict is None:
+            continue
+        collected.append(verdict)
+        if verdict.action in _STOPPING:
+            return Decision(verdict.action, tuple(collected))
     action = max((v.action for v in collected), default=Action.ACCEPT)
     return Decision(action, tuple(collected))
+
+
+async def _usage(msg: Message, env: Environment, modules: list[tuple[str, ModuleType, object]]) -> Usage:
+    key = sender_key(msg.envelope)
+    if env.meter is None or not key or not any(rule in _USAGE_RULES for rule, _, _ in modules):
+        return NO_USAGE
+    return await env.meter.usage(key, env.clock.now())
+
+
+async def _effects(msg: Message, env: Environment, profile: Profile, decision: Decision) -> None:
+    """Style rule 10: limit hits feed rate.abuse; a suspend verdict suspends and notifies."""
+    key = sender_key(msg.envelope)
+    if env.meter is None or not key:
+        return
+    now = env.clock.now()
+    try:
+        for verdict in decision.verdicts:
+            if (
+                verdict.rule in (rate_messages.RULE, rate_recipients.RULE)
+                and verdict.action >= Action.TEMPFAIL
+            ):
+                await env.meter.limit_hit(key, verdict.rule, now)
+            if verdict.action == Action.SUSPEND:
+                settings = profile.rate_abuse
+                notice_from = settings.notice_from or _postmaster(env)
+                await env.meter.suspend(key, verdict.detail, now, settings.notify, notice_from)
+    except Exception:
+        # The decision stands (the message is refused anyway); only the bookkeeping is lost
+        log.exception("effects of %s on %s not recorded", decision.rules, msg.id)
+
+
+def _postmaster(env: Environment) -> str:
+    domains = env.config.organization.home_domains
+    return f"postmaster@{domains[0]}" if domains else "postmaster@localhost"
+
+
+def charge(envelope: Envelope, env: Environment) -> Charge:
+    """What ``envelope`` costs: its recipients after expanding lists, against its profile's limits."""
+    profile = env.config.profile_for(envelope.mail_from)
+    messages, recipients = profile.rate_messages, profile.rate_recipients
+    return Charge(
+        sender_key(envelope), envelope.mail_from.lower(),
+        len(env.current_directory().expand(envelope.rcpt_tos)),
+        messages.max_per_minute if messages.enabled else 0,
+        recipients.max_per_day if recipients.enabled else 0,
+    )  # fmt: skip
+
+
+async def consume(msg: Message, env: Environment) -> tuple[int, Verdict | None]:
+    """At acceptance: check and consume the sender's allowance in one store transaction.
+
+    Returns the usage event (to refund if the relay fails) and, when a concurrent message took
+    the allowance since the checks ran, the rate verdict that refuses this one."""
+    cost = charge(msg.envelope, env)
+    if env.meter is None or not cost.key:
+        return 0, None
+    now = env.clock.now()
+    event, over, used = await env.meter.consume(cost, now, False)
+    if not over:
+        return event, None
+    profile = env.config.profile_for(msg.envelope.mail_from)
+    if over == rate_messages.RULE:
+        limit = profile.rate_messages
+        verdict = Verdict(
+            limit.action, over, rate_messages.detail(used.messages_last_minute, limit.max_per_minute)
+        )
+    else:
+        quota = profile.rate_recipients
+        detail = rate_recipients.detail(used.recipients_last_day, cost.recipients, quota.max_per_day)
+        verdict = Verdict(quota.action, over, detail)
+    await env.meter.limit_hit(cost.key, over, now)
+    return 0, verdict
+
+
+async def refund(event: int, env: Environment) -> None:
+    """Give back what ``consume`` took for a message that was not accepted after all."""
+    if env.meter is not None and event:
+        await env.meter.refund(event)
+
+
+async def consume_released(envelope: Envelope, env: Environment) -> None:
+    """For the release path: a held message counts when its approvers release it (001 VI), and
+    then whatever it costs, because people approved it."""
+    cost = charge(envelope, env)
+    if env.meter is not None and cost.key:
+        await env.meter.consume(cost, env.clock.now(), True)
 
 
 def rules_header(decision: Decision) -> bytes:

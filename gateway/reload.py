@@ -16,8 +16,10 @@ import logging
 from gateway import config as config_module
 from gateway import metrics, smtp
 from gateway.config import Config, ConfigError
+from gateway.directory import LiveDirectory
 from gateway.model import Directory
 from gateway.outcome import Services
+from gateway.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +74,13 @@ def _keep_bound(running: Config, fresh: Config) -> Config:
 
 
 async def _directory(services: Services, fresh: Config) -> Directory:
-    """The directory (accounts, lists, peer domains) to run with after the reload.
-
-    Seam for the directory's own loader (issue 3, helper "norms"): call it here so that SIGHUP
-    re-reads the directory too. Until it lands, the running directory is kept.
-    """
+    """The directory (accounts, lists, peer domains) to run with after the reload: SIGHUP
+    re-reads the live one from the store at once (it also reloads by itself when its version
+    moves, gateway.directory)."""
+    live = services.env.directories
+    if isinstance(live, LiveDirectory):
+        try:
+            await live.reload(force=True)
+        except StoreError as error:
+            log.error("reload: directory not re-read, keeping version %d: %s", live.current.version, error)
     return services.env.directory

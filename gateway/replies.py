@@ -98,7 +98,70 @@ RULES: dict[str, Reply] = {
         "Message refused by rule sender.login: the sender address does not belong to the "
         "authenticated user.",
     ),
+    "sender.domain": Reply(
+        550, "5.7.1",
+        "Mensaje rechazado por la regla sender.domain (lineamiento 003 4.21.1 y 5.6.7): el "
+        "remitente (MAIL FROM y From:) debe ser una dirección institucional, sin alterar, y ambos "
+        "deben coincidir ({detail}).",
+        "Message refused by rule sender.domain: the sender (MAIL FROM and From:) must be an "
+        "unaltered institutional address, and both must agree.",
+    ),
+    "sender.account": Reply(
+        550, "5.7.1",
+        "Remitente rechazado por la regla sender.account (lineamientos 001 III, 003 4.19 y 4.22, "
+        "000 norma 8): la cuenta no está activa ({detail}); consulte a la mesa de ayuda.",
+        "Sender refused by rule sender.account: the account is not active.",
+    ),
+    "sender.external": Reply(
+        550, "5.7.1",
+        "Destinatario rechazado por la regla sender.external (lineamiento 003 3.0): su cuenta "
+        "sólo puede escribir a dominios institucionales, no a Internet ({detail}).",
+        "Recipient refused by rule sender.external: this account may only write to "
+        "institutional domains.",
+    ),
+    "rcpt.visible": Reply(
+        550, "5.7.1",
+        "Mensaje rechazado por la regla rcpt.visible (lineamiento 001 VI): tiene más de 5 "
+        "destinatarios visibles en Para/CC ({detail}); escríbalos en el campo CCO.",
+        "Message refused by rule rcpt.visible: more than 5 visible recipients in To/Cc; use Bcc.",
+    ),
+    "rate.messages": Reply(
+        451, "4.7.1",
+        "Límite de envío alcanzado, regla rate.messages (lineamiento 001 VI: 30 mensajes por "
+        "minuto) ({detail}); el mensaje se reintentará.",
+        "Sending limit reached (rule rate.messages, messages per minute); the message will be "
+        "retried.",
+    ),
+    "rate.recipients": Reply(
+        451, "4.7.1",
+        "Límite de envío alcanzado, regla rate.recipients (lineamiento 001 VI: 10 000 "
+        "destinatarios en 24 horas) ({detail}).",
+        "Sending limit reached (rule rate.recipients, recipients per rolling 24 hours).",
+    ),
+    "rate.abuse": Reply(
+        550, "5.7.1",
+        "Cuenta suspendida por la regla rate.abuse (lineamiento 001 IV): tráfico excesivo; los "
+        "administradores fueron notificados y son quienes la reactivan ({detail}).",
+        "Sender suspended by rule rate.abuse (excessive traffic); the administrators were "
+        "notified and can lift it.",
+    ),
+    "content.chain": Reply(
+        550, "5.7.1",
+        "Mensaje detenido por la regla content.chain (lineamiento 000 norma 10; 001 VI: queda "
+        "prohibido el envío de cadenas): parece un correo cadena ({detail}).",
+        "Message stopped by rule content.chain: it looks like a chain letter, which the policy "
+        "forbids.",
+    ),
 }  # fmt: skip
+
+# Advice given with the acceptance of a message that a rule tagged (001 VI asks the sender to
+# change a habit, not to resend): es-MX first, then English.
+ADVICE: dict[str, tuple[str, str]] = {
+    "rcpt.visible": (
+        "Aviso rcpt.visible (001 VI): con más de 5 destinatarios use el campo CCO",
+        "Advice: with more than 5 recipients use Bcc",
+    ),
+}
 
 ACCEPTED = Reply(250, "2.0.0", "Mensaje aceptado ({detail})", "Message accepted")
 HELD = Reply(
@@ -173,6 +236,17 @@ def render(verdict: Verdict) -> str:
         code = 550 if reply.code != 452 else 552
     adjusted = Reply(code, digit + reply.enhanced[1:], reply.es, reply.en)
     return adjusted.line(detail=verdict.detail or verdict.rule)
+
+
+def accepted(detail: str, rules: tuple[str, ...] = ()) -> str:
+    """The 250 line, with the advice of every tagging rule that has some."""
+    advice = [ADVICE[rule] for rule in dict.fromkeys(rules) if rule in ADVICE]
+    if not advice:
+        return ACCEPTED.line(detail=detail)
+    es = "; ".join(a[0] for a in advice)
+    en = "; ".join(a[1] for a in advice)
+    reply = Reply(ACCEPTED.code, ACCEPTED.enhanced, f"{ACCEPTED.es}. {es}", f"{ACCEPTED.en}. {en}")
+    return reply.line(detail=detail)
 
 
 def upstream(code: int, text: str) -> str:

@@ -18,9 +18,11 @@ from pathlib import Path
 from gateway import delivery, demo, metrics, milter, moderation, reload, smtp, web, workers
 from gateway.clock import SystemClock
 from gateway.config import Config, parse_address
+from gateway.directory import LiveDirectory
 from gateway.outcome import Services
 from gateway.pipeline import Environment
 from gateway.store import open_store
+from gateway.usage import StoreMeter
 from relay.transport import SMTPTransport
 
 log = logging.getLogger(__name__)
@@ -61,8 +63,12 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
                                      config.upstream.helo)  # fmt: skip
     # One delivery worker per node (in SMTP worker 0): its leases are named after the node.
     deliverer = None if worker else delivery.Worker(store, outbox_transport, SystemClock(), config, signer)
-    services = Services(Environment(config, SystemClock()), store, transport, config.smtp.hostname,
-                        signer, deliverer)  # fmt: skip
+    directories = LiveDirectory(store)
+    await directories.reload()
+    watcher = asyncio.get_running_loop().create_task(directories.watch(config.store.directory_reload))
+    meter = StoreMeter(store, transport, config.smtp.hostname)
+    env = Environment(config, SystemClock(), meter=meter, directories=directories)
+    services = Services(env, store, transport, config.smtp.hostname, signer, deliverer)
     if deliverer is not None:
         deliverer.on_done = functools.partial(moderation.delivered, services)
         await deliverer.start()
@@ -98,6 +104,7 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
     if deliverer is not None:
         await deliverer.stop()
     await outbox_transport.close()
+    watcher.cancel()
     await transport.close()
     await store.close()
     if sink is not None:

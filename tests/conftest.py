@@ -22,10 +22,12 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import delivery, moderation, smtp
 from gateway.config import Config, build
+from gateway.directory import LiveDirectory
 from gateway.model import Directory
 from gateway.outcome import Services
-from gateway.pipeline import Environment
+from gateway.pipeline import DirectorySource, Environment
 from gateway.store import Store, open_store
+from gateway.usage import StoreMeter
 from relay.transport import SMTPTransport
 
 MESSAGES = Path(__file__).parent / "messages"
@@ -40,6 +42,13 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.at
+
+
+@dataclass
+class FixedDirectory:
+    """The directory a test gives the gateway; a test may swap ``current`` mid-way."""
+
+    current: Directory
 
 
 @dataclass
@@ -141,11 +150,19 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         overrides: Mapping[str, object] | None = None,
         directory: Directory | None = None,
         clock: FixedClock | None = None,
+        live: bool = False,
     ) -> Gateway:
         config = make_config(tmp_path, upstream_port, overrides)
         store = await open_store(config.store.url)
         transport = SMTPTransport("127.0.0.1", upstream_port, 4, config.upstream.timeout)
-        env = Environment(config, clock or FixedClock(), directory or Directory())
+        # live: the directory comes from the store, as in `compuerta serve` (reload() to pick up edits)
+        directories: DirectorySource = (
+            LiveDirectory(store) if live else FixedDirectory(directory or Directory())
+        )
+        if isinstance(directories, LiveDirectory):
+            await directories.reload()
+        meter = StoreMeter(store, transport)
+        env = Environment(config, clock or FixedClock(), directory or Directory(), meter, directories)
         # The delivery worker is not started: tests run it with ``worker.drain()`` at their clock.
         worker = delivery.Worker(store, transport, env.clock, config, delivery.signer(config))
         services = Services(env, store, transport, signer=worker.signer, worker=worker)

@@ -131,7 +131,7 @@ async def detail(request: Request, services: Services, viewer: Viewer) -> Respon
 def _ctx(services: Services) -> Context[None]:
     config = services.env.config
     organization = Organization(config.organization.home_domains, config.organization.name)
-    return Context(None, services.env.clock, organization, services.env.directory)
+    return Context(None, services.env.clock, organization, services.env.current_directory())
 
 
 async def decide(request: Request, services: Services, viewer: Viewer) -> Response:

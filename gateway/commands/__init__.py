@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.commands import audit, check, config, db, dkim, held, serve, users
+from gateway.commands import audit, check, config, db, directory, dkim, held, serve, unblock, usage, users
 
 COMMANDS: tuple[ModuleType, ...] = (
     serve,
@@ -19,4 +19,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     users,
     audit,
     dkim,
+    directory,
+    usage,
+    unblock,
 )

@@ -16,6 +16,7 @@ from gateway.config import Config, parse_address
 from gateway.outcome import Services
 from gateway.pipeline import Environment
 from gateway.store import open_store
+from gateway.usage import StoreMeter
 from relay.transport import SMTPTransport
 
 
@@ -26,8 +27,10 @@ async def opened(config: Config) -> AsyncIterator[Services]:
     transport = SMTPTransport(host, port, 1, config.upstream.timeout, config.upstream.helo)
     # A delivery worker that is never started: `held approve --wait` drains it while waiting.
     worker = delivery.Worker(store, transport, SystemClock(), config, delivery.signer(config))
-    services = Services(Environment(config, SystemClock()), store, transport, config.smtp.hostname,
-                        worker.signer, worker)  # fmt: skip
+    # The directory and the rate meter too: a release from the shell counts like one from the web
+    meter = StoreMeter(store, transport, config.smtp.hostname)
+    env = Environment(config, SystemClock(), await store.directory(), meter)
+    services = Services(env, store, transport, config.smtp.hostname, worker.signer, worker)
     worker.on_done = functools.partial(moderation.delivered, services)
     try:
         yield services

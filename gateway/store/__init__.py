@@ -14,16 +14,36 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
-from gateway.model import Action, DecisionRecord, Delivery, HeldMessage, Progress, Release, User
+from gateway.model import (
+    Action,
+    Charge,
+    DecisionRecord,
+    Delivery,
+    Directory,
+    HeldMessage,
+    Progress,
+    Release,
+    Usage,
+    User,
+)
 from gateway.store import audit, moderation, outbox, stats, users
+from gateway.store import directory as _directory
 from gateway.store import progress as progress_query
+from gateway.store import usage as _usage
 from gateway.store.database import Database, DatabaseError, Executor, Row, SQLiteDatabase
+from gateway.store.directory import Change as Change
+from gateway.store.directory import DirectoryData as DirectoryData
+from gateway.store.directory import Inactive as Inactive
+from gateway.store.directory import RetiredAddress as RetiredAddress
 from gateway.store.moderation import ticket_number, ticket_of
 from gateway.store.schema import migrate
+from gateway.store.usage import Consumed as Consumed
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +239,67 @@ class Store:
         if number is None:
             return None
         return await progress_query.progress(self.db, number, ticket_of(number))
+
+    # -- the directory (gateway.store.directory) ----------------------------------------------
+
+    async def write_directory(self, data: DirectoryData, change: Change, now: datetime) -> int:
+        """Import or edit directory entries; raises RetiredAddress (000 norma 22)."""
+        return await _guard(_directory.write(self.db, data, change, now))
+
+    async def directory(self) -> Directory:
+        return await _guard(_directory.load(self.db))
+
+    async def directory_version(self) -> int:
+        return await _guard(_directory.version(self.db))
+
+    async def retired(self) -> list[tuple[str, datetime]]:
+        return await _guard(_directory.retired(self.db))
+
+    async def inactive(self, since: datetime) -> list[Inactive]:
+        return await _guard(_directory.inactive(self.db, since))
+
+    async def touch(self, address: str, now: datetime) -> None:
+        """Record outbound activity of ``address`` (a held message counts as activity)."""
+        await _guard(_directory.touch(self.db, address, now))
+
+    async def record_change(self, change: Change, now: datetime) -> None:
+        """Append an administrative action (e.g. `compuerta usage`) to the audit chain."""
+        async with self.db.transaction() as tx:
+            await _directory.log_change(tx, self.db.dialect, change, now)
+
+    # -- rate counters (gateway.store.usage) --------------------------------------------------
+
+    async def usage(self, key: str, now: datetime) -> Usage:
+        return await _guard(_usage.usage(self.db, key, now))
+
+    async def consume(self, charge: Charge, now: datetime, force: bool = False) -> Consumed:
+        """Check the limits and record the message in one transaction (001 VI)."""
+        return await _guard(_usage.consume(self.db, charge, now, force))
+
+    async def refund(self, event: int) -> None:
+        await _guard(_usage.refund(self.db, event))
+
+    async def limit_hit(self, key: str, rule: str, now: datetime) -> None:
+        await _guard(_usage.hit(self.db, key, rule, now))
+
+    async def suspend(self, key: str, detail: str, now: datetime) -> bool:
+        return await _guard(_usage.suspend(self.db, key, detail, now))
+
+    async def suspension(self, key: str) -> tuple[datetime, str] | None:
+        return await _guard(_usage.suspension(self.db, key))
+
+    async def unblock(self, key: str, change: Change, now: datetime) -> bool:
+        return await _guard(_usage.unblock(self.db, key, change, now))
+
+
+_T = TypeVar("_T")
+
+
+async def _guard(call: Awaitable[_T]) -> _T:
+    try:
+        return await call
+    except DatabaseError as error:
+        raise StoreError(str(error)) from error
 
 
 async def open_store(url: str, batch: int = 64) -> Store:

@@ -21,6 +21,29 @@ class Migration:
     postgres: tuple[str, ...]
 
 
+_DIRECTORY_AND_USAGE = (
+    "CREATE TABLE dependencies (code TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '')",
+    """CREATE TABLE accounts (
+        address TEXT PRIMARY KEY, dependency TEXT NOT NULL DEFAULT '', state TEXT NOT NULL,
+        expires TEXT, internet INTEGER NOT NULL DEFAULT 1, mass_mailing INTEGER NOT NULL DEFAULT 0,
+        name TEXT NOT NULL DEFAULT '', send_as TEXT NOT NULL DEFAULT '')""",
+    """CREATE TABLE lists (
+        address TEXT PRIMARY KEY, all_staff INTEGER NOT NULL DEFAULT 0, dependency TEXT NOT NULL DEFAULT '')""",
+    "CREATE TABLE list_members (list TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (list, member))",
+    """CREATE TABLE peers (
+        domain TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', administrators TEXT NOT NULL)""",
+    # 000 norm 22: a retired address is never given to a new account
+    "CREATE TABLE retired (address TEXT PRIMARY KEY, retired_at TEXT NOT NULL)",
+    # 003 8.3: last outbound activity per account, for the inactive-accounts report
+    "CREATE TABLE activity (address TEXT PRIMARY KEY, last_at TEXT NOT NULL)",
+    "CREATE TABLE directory_version (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)",
+    "INSERT INTO directory_version (id, version) VALUES (1, 0)",
+    # 001 VI rate windows: one row per accepted message; rate_senders is the per-sender lock
+    "CREATE TABLE rate_senders (sender TEXT PRIMARY KEY, touched TEXT NOT NULL)",
+    "CREATE TABLE suspensions (sender TEXT PRIMARY KEY, since TEXT NOT NULL, detail TEXT NOT NULL)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         sqlite=(
@@ -161,6 +184,27 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(  # issue 4: the sender's notice is retried until upstream took it
         sqlite=("ALTER TABLE held ADD COLUMN notified INTEGER NOT NULL DEFAULT 0",),
         postgres=("ALTER TABLE held ADD COLUMN notified INTEGER NOT NULL DEFAULT 0",),
+    ),
+    Migration(  # the directory (issue 3), rate counters and suspensions
+        sqlite=(
+            *_DIRECTORY_AND_USAGE,
+            """CREATE TABLE usage_events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, sender TEXT NOT NULL, at TEXT NOT NULL,
+                recipients INTEGER NOT NULL)""",
+            "CREATE INDEX usage_events_sender ON usage_events (sender, at)",
+            """CREATE TABLE rate_hits (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, sender TEXT NOT NULL, at TEXT NOT NULL, rule TEXT NOT NULL)""",
+            "CREATE INDEX rate_hits_sender ON rate_hits (sender, at)",
+        ),
+        postgres=(
+            *_DIRECTORY_AND_USAGE,
+            """CREATE TABLE usage_events (
+                id BIGSERIAL PRIMARY KEY, sender TEXT NOT NULL, at TEXT NOT NULL, recipients INTEGER NOT NULL)""",
+            "CREATE INDEX usage_events_sender ON usage_events (sender, at)",
+            """CREATE TABLE rate_hits (
+                id BIGSERIAL PRIMARY KEY, sender TEXT NOT NULL, at TEXT NOT NULL, rule TEXT NOT NULL)""",
+            "CREATE INDEX rate_hits_sender ON rate_hits (sender, at)",
+        ),
     ),
 )
 

@@ -37,3 +37,10 @@ def test_rendered_code_class_follows_action(action: Action) -> None:
 def test_reply_is_one_printable_line() -> None:
     line = replies.render(Verdict(Action.REJECT, "attach.dangerous", "a\r\nRCPT TO:<x@evil>\x00.exe"))
     assert "\r" not in line and "\n" not in line and "\x00" not in line
+
+
+def test_advice_joins_the_acceptance() -> None:
+    line = replies.accepted("X1", ("rcpt.visible",))
+    assert line.startswith("250 2.0.0 Mensaje aceptado (X1). Aviso rcpt.visible (001 VI)")
+    assert line.endswith("Message accepted. Advice: with more than 5 recipients use Bcc")
+    assert replies.accepted("X1") == replies.ACCEPTED.line(detail="X1")

@@ -85,7 +85,9 @@ async def test_two_nodes_release_a_held_message_once(tmp_path: Path, sink: Sink,
     first = await start_node(tmp_path, "a", pg_url, sink.port)
     second = await start_node(tmp_path, "b", pg_url, sink.port)
     try:
-        code, text = await send(first.smtp, "ana@gto.gob.mx", FREEMAIL, b"Subject: aviso\r\n\r\nHola.\r\n")
+        code, text = await send(
+            first.smtp, "ana@gto.gob.mx", FREEMAIL, b"From: ana@gto.gob.mx\r\nSubject: aviso\r\n\r\nHola.\r\n"
+        )
         assert code == 250 and "C-" in text, text
         ticket = "C-" + text.split("C-")[1][:6]
         # The user is created through one node's CLI and is known to both (the store is shared).
@@ -127,14 +129,18 @@ async def test_a_node_tempfails_when_postgresql_goes_away(tmp_path: Path, sink: 
         # No new connections, and every connection of the node's pool cut, as in a failover.
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
-        code, text = await send(node.smtp, "ana@gto.gob.mx", FREEMAIL, b"Subject: aviso\r\n\r\nHola.\r\n")
+        code, text = await send(
+            node.smtp, "ana@gto.gob.mx", FREEMAIL, b"From: ana@gto.gob.mx\r\nSubject: aviso\r\n\r\nHola.\r\n"
+        )
         assert code == 451, text  # the hold cannot be committed: the MTA keeps it and retries
         async with httpx.AsyncClient(timeout=30) as client:
             ready = await client.get(f"http://127.0.0.1:{node.web}/readyz")
         assert ready.status_code == 503
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()
-        code, text = await send(node.smtp, "ana@gto.gob.mx", FREEMAIL, b"Subject: aviso\r\n\r\nHola.\r\n")
+        code, text = await send(
+            node.smtp, "ana@gto.gob.mx", FREEMAIL, b"From: ana@gto.gob.mx\r\nSubject: aviso\r\n\r\nHola.\r\n"
+        )
         assert code == 250 and "C-" in text, text  # recovered by itself
     finally:
         await stop(node)

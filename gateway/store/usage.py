@@ -1,0 +1,133 @@
+"""The rate counters' SQL: sliding windows per sender, limit hits, suspensions (001 VI, 001 IV).
+
+Trusts its callers' Charge. ``consume`` checks the limits and records the message in ONE
+transaction: the per-sender row in rate_senders is written first, which in PostgreSQL locks it
+(READ COMMITTED), so two nodes consuming for the same sender queue up and the second one's
+reads see the first one's row; in SQLite BEGIN IMMEDIATE serialises writers anyway. The same
+SQL runs on both. Windows slide: every event keeps its own timestamp.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from gateway.model import Charge, Usage
+from gateway.store.database import Database, Executor
+from gateway.store.directory import Change, log_change, touch
+from gateway.store.times import parse, stamp
+
+MINUTE = timedelta(minutes=1)
+DAY = timedelta(hours=24)
+HOUR = timedelta(hours=1)
+
+
+class Over(enum.Enum):
+    """Which limit a consume would cross."""
+
+    MESSAGES = "rate.messages"
+    RECIPIENTS = "rate.recipients"
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """The outcome of ``consume``: the event id (to refund it), or the limit crossed."""
+
+    event: int = 0
+    over: Over | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+async def _lock(tx: Executor, key: str, now: datetime) -> None:
+    # The write is the lock: concurrent consumers of one sender serialise here
+    await tx.execute(
+        "INSERT INTO rate_senders (sender, touched) VALUES (?, ?)"
+        " ON CONFLICT (sender) DO UPDATE SET touched = excluded.touched",
+        key, stamp(now),
+    )  # fmt: skip
+
+
+async def usage(db: Executor, key: str, now: datetime) -> Usage:
+    """``key``'s consumption in the windows ending at ``now``."""
+    row = await db.fetchone(
+        "SELECT coalesce(sum(CASE WHEN at > ? THEN 1 ELSE 0 END), 0), coalesce(sum(recipients), 0)"
+        " FROM usage_events WHERE sender = ? AND at > ?",
+        stamp(now - MINUTE), key, stamp(now - DAY),
+    )  # fmt: skip
+    hits = await db.fetchone(
+        "SELECT count(*) FROM rate_hits WHERE sender = ? AND at > ?", key, stamp(now - HOUR)
+    )
+    suspended = await db.fetchone("SELECT 1 FROM suspensions WHERE sender = ?", key)
+    messages, recipients = (int(str(v)) for v in row) if row else (0, 0)
+    return Usage(messages, recipients, int(str(hits[0])) if hits else 0, suspended is not None)
+
+
+def _over(charge: Charge, current: Usage) -> Over | None:
+    if charge.max_messages and current.messages_last_minute + 1 > charge.max_messages:
+        return Over.MESSAGES
+    if charge.max_recipients and current.recipients_last_day + charge.recipients > charge.max_recipients:
+        return Over.RECIPIENTS
+    return None
+
+
+async def consume(db: Database, charge: Charge, now: datetime, force: bool = False) -> Consumed:
+    """Check ``charge`` against the windows and record it, atomically; ``force`` skips the check
+    (a held message released by its approvers is sent whatever it costs)."""
+    async with db.transaction() as tx:
+        await _lock(tx, charge.key, now)
+        current = await usage(tx, charge.key, now)
+        over = None if force else _over(charge, current)
+        if over is not None:
+            return Consumed(0, over, current)
+        row = await tx.fetchone(
+            "INSERT INTO usage_events (sender, at, recipients) VALUES (?, ?, ?) RETURNING id",
+            charge.key, stamp(now), charge.recipients,
+        )  # fmt: skip
+        # Events older than the longest window can never count again
+        await tx.execute(
+            "DELETE FROM usage_events WHERE sender = ? AND at <= ?", charge.key, stamp(now - DAY)
+        )
+        if charge.address:
+            await touch(tx, charge.address, now)
+    assert row is not None
+    return Consumed(int(str(row[0])), None, current)
+
+
+async def refund(db: Database, event: int) -> None:
+    """Give back a consumed message that was not accepted after all (upstream refused it)."""
+    async with db.transaction() as tx:
+        await tx.execute("DELETE FROM usage_events WHERE id = ?", event)
+
+
+async def hit(db: Database, key: str, rule: str, now: datetime) -> None:
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO rate_hits (sender, at, rule) VALUES (?, ?, ?)", key, stamp(now), rule)
+        await tx.execute("DELETE FROM rate_hits WHERE sender = ? AND at <= ?", key, stamp(now - DAY))
+
+
+async def suspend(db: Database, key: str, detail: str, now: datetime) -> bool:
+    """Suspend ``key``; True when it was not suspended before (then the admins are told)."""
+    async with db.transaction() as tx:
+        row = await tx.fetchone(
+            "INSERT INTO suspensions (sender, since, detail) VALUES (?, ?, ?)"
+            " ON CONFLICT (sender) DO NOTHING RETURNING sender",
+            key, stamp(now), detail,
+        )  # fmt: skip
+        if row is not None:
+            await log_change(tx, db.dialect, Change("compuerta", "rate.suspend", key, detail), now)
+    return row is not None
+
+
+async def suspension(db: Executor, key: str) -> tuple[datetime, str] | None:
+    row = await db.fetchone("SELECT since, detail FROM suspensions WHERE sender = ?", key)
+    return (parse(str(row[0])), str(row[1])) if row else None
+
+
+async def unblock(db: Database, key: str, change: Change, now: datetime) -> bool:
+    """Lift ``key``'s suspension and forgive its past limit hits; True if it was suspended."""
+    async with db.transaction() as tx:
+        row = await tx.fetchone("DELETE FROM suspensions WHERE sender = ? RETURNING sender", key)
+        await tx.execute("DELETE FROM rate_hits WHERE sender = ?", key)
+        await log_change(tx, db.dialect, change, now)
+    return row is not None

@@ -1,0 +1,90 @@
+"""The rate counters over real SQLite files: exact under concurrency, windows that slide."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from gateway.model import Charge, Usage
+from gateway.store import Change, open_store
+from gateway.store.usage import Over
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def charge(recipients: int = 1, key: str = "ana@gto.gob.mx") -> Charge:
+    return Charge(key, key, recipients, max_messages=30, max_recipients=10_000)
+
+
+async def test_two_connections_consume_exactly_the_limit(store_url: str) -> None:
+    # Two stores on one file stand for two gateway processes (the SQL is the PostgreSQL one too)
+    first, second = await open_store(store_url), await open_store(store_url)
+    results = await asyncio.gather(
+        *(
+            store.consume(charge(), T0 + timedelta(milliseconds=n))
+            for n in range(20)
+            for store in (first, second)
+        )
+    )
+    accepted = [r for r in results if r.over is None]
+    assert len(accepted) == 30
+    assert {r.over for r in results if r.over is not None} == {Over.MESSAGES}
+    assert (await first.usage("ana@gto.gob.mx", T0 + timedelta(seconds=1))).messages_last_minute == 30
+    await first.close()
+    await second.close()
+
+
+async def test_minute_window_slides(store_url: str) -> None:
+    store = await open_store(store_url)
+    for n in range(30):
+        assert (await store.consume(charge(), T0 + timedelta(seconds=n))).over is None
+    assert (await store.consume(charge(), T0 + timedelta(seconds=59))).over == Over.MESSAGES
+    # The first message (T0) leaves the window after 60 s; the second (T0+1 s) one second later
+    assert (await store.consume(charge(), T0 + timedelta(seconds=60, microseconds=1))).over is None
+    assert (await store.consume(charge(), T0 + timedelta(seconds=60, microseconds=2))).over == Over.MESSAGES
+    await store.close()
+
+
+async def test_recipients_roll_over_24_hours(store_url: str) -> None:
+    store = await open_store(store_url)
+    await store.consume(charge(9_000), T0)
+    await store.consume(charge(1_000), T0 + timedelta(hours=1))
+    refused = await store.consume(charge(1), T0 + timedelta(hours=2))
+    assert refused.over == Over.RECIPIENTS and refused.usage.recipients_last_day == 10_000
+    assert (await store.consume(charge(9_000), T0 + timedelta(hours=24, seconds=1))).over is None
+    usage = await store.usage("ana@gto.gob.mx", T0 + timedelta(hours=24, seconds=2))
+    assert usage == Usage(1, 10_000, 0, False)
+    await store.close()
+
+
+async def test_forced_consume_and_refund(store_url: str) -> None:
+    store = await open_store(store_url)
+    await store.consume(charge(10_000), T0)
+    released = await store.consume(charge(600), T0, force=True)  # an approved masivo
+    assert released.over is None
+    assert (await store.usage("ana@gto.gob.mx", T0)).recipients_last_day == 10_600
+    await store.refund(released.event)
+    assert (await store.usage("ana@gto.gob.mx", T0)).recipients_last_day == 10_000
+    await store.close()
+
+
+async def test_suspension_and_unblock_recorded(store_url: str) -> None:
+    store = await open_store(store_url)
+    for n in range(3):
+        await store.limit_hit("ana@gto.gob.mx", "rate.messages", T0 + timedelta(minutes=n))
+    assert (await store.usage("ana@gto.gob.mx", T0 + timedelta(minutes=3))).limit_hits_last_hour == 3
+    assert (
+        await store.usage("ana@gto.gob.mx", T0 + timedelta(minutes=60, seconds=30))
+    ).limit_hits_last_hour == 2
+    assert await store.suspend("ana@gto.gob.mx", "10 hits", T0) is True
+    assert await store.suspend("ana@gto.gob.mx", "10 hits", T0) is False  # told once
+    assert (await store.usage("ana@gto.gob.mx", T0)).suspended
+    assert await store.unblock("ana@gto.gob.mx", Change("root", "rate.unblock", "ana@gto.gob.mx"), T0) is True
+    assert await store.usage("ana@gto.gob.mx", T0) == Usage()
+    log = [(e.actor, e.action, e.ticket) for e in await store.audit_entries()]
+    assert log == [
+        ("compuerta", "rate.suspend", "ana@gto.gob.mx"),
+        ("root", "rate.unblock", "ana@gto.gob.mx"),
+    ]
+    assert await store.audit_verify() == (2, None)
+    await store.close()
