@@ -153,7 +153,7 @@ async def _after(services: Services, held: HeldMessage) -> HeldMessage:
     if held.state in ("delivered", "rejected", "expired"):
         config, now = services.env.config, services.env.clock.now()
         await notices.send(services.transport, (held.envelope.mail_from,),
-                           notices.outcome_notice(config, held, now))  # fmt: skip
+                           notices.outcome_notice(config, held, now), services.signer)  # fmt: skip
     return held
 
 
@@ -239,7 +239,7 @@ async def tell_sender(services: Services, held: HeldMessage) -> bool:
     number = sql.ticket_number(held.ticket) or 0
     if held.envelope.mail_from:
         data = notices.held_notice(services.env.config, held, services.env.clock.now())
-        if not await notices.send(services.transport, (held.envelope.mail_from,), data):
+        if not await notices.send(services.transport, (held.envelope.mail_from,), data, services.signer):
             return False
     await sql.notified(services.store.db, number)
     return True
@@ -251,7 +251,7 @@ async def notify_approvers(services: Services, held: HeldMessage, kind: str, rol
         addresses.update(u.email for u in await services.store.users_with_role(role) if u.email)
     to = tuple(sorted(addresses))
     data = notices.approver_notice(services.env.config, held, kind, to, services.env.clock.now())
-    await notices.send(services.transport, to, data)
+    await notices.send(services.transport, to, data, services.signer)
 
 
 async def _expire(services: Services, number: int, now: datetime) -> int:

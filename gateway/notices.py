@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from gateway import metrics
 from gateway.config import Config
 from gateway.model import HeldMessage
+from relay.dkim import DKIMError, Signer
 from relay.transport import Transport, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -133,10 +134,16 @@ Revisar: {config.web.base_url.rstrip("/")}/retenidos/{held.ticket}
     return _compose(config, to, subject, body, now)
 
 
-async def send(transport: Transport, to: tuple[str, ...], data: bytes) -> bool:
-    """Hand a notice upstream; False (logged) when it was not taken."""
+async def send(transport: Transport, to: tuple[str, ...], data: bytes, signer: Signer | None = None) -> bool:
+    """Hand a notice upstream, DKIM-signed last where its From: domain has a key; False (logged)
+    when it was not taken."""
     if not to:
         return False
+    if signer is not None:
+        try:
+            data = signer.sign(data)
+        except DKIMError as error:
+            log.error("notice to %s sent unsigned: %s", ",".join(to), error)
     try:
         await transport.send("", to, data)
     except (UpstreamError, OSError) as error:

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway import notices
 from gateway.cli import main
 from gateway.config import ConfigError, build
 from gateway.delivery import signer
 from relay import dkim
+from relay.transport import MemoryTransport
 
 MESSAGE = (
     "From: Ana López <ana@gto.gob.mx>\r\nTo: todos@gto.gob.mx\r\nSubject: Aviso\r\n"
@@ -81,3 +83,15 @@ def test_keygen_never_overwrites_a_key(tmp_path: Path, capsys: pytest.CaptureFix
         str(tmp_path),
     ]
     assert main(args) == 1
+
+
+async def test_notices_are_signed_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key_file, name, value = keygen(tmp_path, capsys, dkim.RSA)
+    config = build({"dkim": {"gto.gob.mx": {"selector": "s2026", "key_file": str(key_file)}}})
+    transport = MemoryTransport()
+    notice = MESSAGE.replace(b"ana@gto.gob.mx", b"postmaster@gto.gob.mx")
+    assert await notices.send(transport, ("ana@gto.gob.mx",), notice, signer(config))
+    [(_, _, sent)] = transport.sent
+    assert sent.endswith(notice) and dkim.verify(
+        sent, lambda query: value.encode() if query == name else None
+    )
