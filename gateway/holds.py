@@ -8,12 +8,15 @@ the commit, through the Transport.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from filters import _recipients
 from gateway import deadlines, moderation
 from gateway.config import Config
 from gateway.model import Action, Context, Decision, HeldMessage, Message, Organization
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from gateway.outcome import Services
@@ -52,6 +55,12 @@ def prepare(msg: Message, decision: Decision, services: Services, subject: str) 
 async def hold(msg: Message, decision: Decision, services: Services, subject: str) -> HeldMessage:
     """Commit the held message (raises StoreError), then tell the sender and the approvers."""
     stored = await services.store.hold(prepare(msg, decision, services, subject))
-    await moderation.tell_sender(services, stored)
-    await moderation.notify_approvers(services, stored, "new", stored.required_roles)
+    try:
+        await moderation.tell_sender(services, stored)
+        await moderation.notify_approvers(services, stored, "new", stored.required_roles)
+    except Exception:
+        # Committed: the 250 with its ticket must go out whatever happens to the notices now,
+        # or the MTA would retry and the message would be held twice. The sweep resends the
+        # sender's notice (it is marked only once upstream took it).
+        log.exception("%s held as %s, but its notices failed", msg.id, stored.ticket)
     return stored
