@@ -206,3 +206,24 @@ async def test_a_node_killed_mid_fanout_is_taken_over(tmp_path: Path, pg_url: st
         await stop(first)
         await stop(second)
         upstream.close()
+
+
+async def test_rate_limit_holds_across_nodes(tmp_path: Path, sink: Sink, pg_url: str) -> None:
+    first = await start_node(tmp_path, "a", pg_url, sink.port)
+    second = await start_node(tmp_path, "b", pg_url, sink.port)
+    try:
+        mail = b"From: ana@gto.gob.mx\r\nTo: luis@gto.gob.mx\r\nSubject: avance\r\n\r\nHola.\r\n"
+        # 40 messages in the same minute, 20 through each node, all at once: 001 VI allows 30.
+        sends = [
+            send(node.smtp, "ana@gto.gob.mx", ["luis@gto.gob.mx"], mail) for node in (first, second) * 20
+        ]
+        replies = await asyncio.gather(*sends)
+        codes = Counter(code for code, _ in replies)
+        assert codes == Counter({250: 30, 451: 10}), replies
+        assert all("4.7.1" in text and "rate.messages" in text for code, text in replies if code == 451)
+        assert len(sink.handler.received) == 30
+        usage = await asyncio.to_thread(cli, second.config, "usage", "ana@gto.gob.mx")
+        assert "usó 30 de 10,000 destinatarios" in usage and "30 de 30 mensajes" in usage, usage
+    finally:
+        await stop(first)
+        await stop(second)
