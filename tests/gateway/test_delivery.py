@@ -53,7 +53,8 @@ Factory = Callable[..., Awaitable[Fanout]]
 
 
 @pytest.fixture
-async def fanout(tmp_path: Path, sink: Sink) -> AsyncIterator[Factory]:
+async def fanout(tmp_path: Path, sink: Sink, store_url: str) -> AsyncIterator[Factory]:
+    """Releases and their workers, on SQLite and on PostgreSQL (the claim differs by dialect)."""
     made: list[Fanout] = []
 
     async def factory(
@@ -66,7 +67,7 @@ async def fanout(tmp_path: Path, sink: Sink) -> AsyncIterator[Factory]:
             overrides["dkim"] = {"gto.gob.mx": {"selector": "s1", "key_file": str(tmp_path / "key")}}
         config = make_config(tmp_path, sink.port, overrides)
         clock = FixedClock()
-        store = await open_store(config.store.url)
+        store = await open_store(store_url)
         env = Environment(config, clock, Directory(peers=PEERS if peers else {}))
         held = HeldMessage("M1", Envelope("ana@gto.gob.mx", tuple(rcpts)), message("Vacunación"), MASIVO, clock.now(),
                            subject="Vacunación")  # fmt: skip
