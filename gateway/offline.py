@@ -52,8 +52,18 @@ def _describe(verdict: Verdict) -> dict[str, str]:
         "action": verdict.action.name.lower(),
         "norm": str(getattr(module, "NORM", "")),
         "detail": verdict.detail,
-        "reply": replies.render(verdict) if verdict.action >= Action.TEMPFAIL else "",
+        "reply": _reply(verdict),
     }
+
+
+def _reply(verdict: Verdict) -> str:
+    """What the sender would read because of this rule: its refusal, the held notice, or the
+    advice that comes with an acceptance (rcpt.visible)."""
+    if verdict.action >= Action.TEMPFAIL:
+        return replies.render(verdict)
+    if verdict.action == Action.HOLD:
+        return replies.HELD.line(detail="(se asigna al recibirlo)")
+    return replies.accepted("check", (verdict.rule,))
 
 
 def _addresses(raw: bytes, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -89,5 +99,5 @@ def _result(decision: Decision, stage: Stage, envelope: Envelope) -> CheckResult
     elif decision.action == Action.HOLD:
         reply = replies.HELD.line(detail="(se asigna al recibirlo)")
     else:
-        reply = replies.ACCEPTED.line(detail="check")
+        reply = replies.accepted("check", decision.rules)
     return CheckResult(decision.action, stage, decision.verdicts, reply, envelope)

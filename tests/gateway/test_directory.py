@@ -190,3 +190,15 @@ async def test_sighup_rereads_the_directory(
         gateway.port, "baja@gto.gob.mx", ["luis@gto.gob.mx"], load("sender.account", "disabled")
     )
     assert code == 550 and "cuenta deshabilitada" in text
+
+
+def test_check_prints_rule_norm_and_reply_for_tags_and_holds(tmp_path: Path) -> None:
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(load("content.chain", "chain-es-amigas").replace(b"To: luis@gto.gob.mx", b"To: " + b", ".join(
+        f"p{i}@gto.gob.mx".encode() for i in range(7))))  # fmt: skip
+    result = compuerta("check", str(eml), "--json")
+    out = json.loads(result.stdout)
+    assert out["action"] == "hold" and out["rules"] == ["content.chain", "rcpt.visible"]
+    chain, visible = out["verdicts"]
+    assert chain["norm"] == "000 norma 10; 001 VI" and chain["reply"].startswith("250 2.6.0 Mensaje retenido")
+    assert visible["norm"] == "001 VI" and "Aviso rcpt.visible (001 VI)" in visible["reply"]
