@@ -87,8 +87,9 @@ class SQLiteDatabase:
     async def open(cls, path: str) -> SQLiteDatabase:
         try:
             connection = await aiosqlite.connect(path, isolation_level=None)
+            # busy_timeout first: another node migrating holds the lock that journal_mode=WAL needs
             # synchronous=FULL: a committed hold survives a power cut, not only a crash
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=5000"):
+            for pragma in ("busy_timeout=5000", "journal_mode=WAL", "synchronous=FULL"):
                 await connection.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as error:
             raise DatabaseError(f"cannot open SQLite database {path}: {error}") from error
