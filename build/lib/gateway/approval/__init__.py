@@ -1,1 +1,0 @@
-"""The approvers' web app: login, queue, detail, decisions, sender status page and JSON API."""
