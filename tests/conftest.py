@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -227,7 +228,7 @@ def replace_config(config: Config, **changes: object) -> Config:
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
 
 
-def require(component: str, reason: str) -> None:
+def require(component: str, reason: str) -> NoReturn:
     """A test that needs a missing component fails in CI and is skipped on a developer's machine."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"{component} is required in CI: {reason}")

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from prometheus_client import REGISTRY
 
 from gateway import metrics
 from gateway.config import Config, DKIMDomain
+from tests.conftest import require
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 EXAMPLE = DEPLOY / "compuerta.example.toml"
@@ -116,10 +115,7 @@ def test_every_metric_follows_the_naming_rules() -> None:
 def test_alert_rules_pass_promtool() -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
-        message = "promtool is not installed (scripts/setup --test installs Debian's prometheus)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        require("promtool", "scripts/setup --test installs Debian's prometheus")
     result = subprocess.run([promtool, "check", "rules", str(DEPLOY / "prometheus" / "alerts.yml")],
                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -129,10 +125,8 @@ def test_alert_rules_pass_promtool() -> None:
 def _require(tool: str, package: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        message = f"{tool} is not installed (Debian package {package}; scripts/setup --test)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        require(tool, f"Debian package {package}; scripts/setup --test")
+    assert path is not None
     return path
 
 

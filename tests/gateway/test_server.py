@@ -50,6 +50,23 @@ async def command(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, li
             return reply
 
 
+async def transaction(port: int, data: bytes) -> bytes:
+    """One whole SMTP transaction from ana to luis over a fresh connection; the final reply."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await reader.readline()
+    for line in (
+        b"EHLO t\r\n",
+        b"MAIL FROM:<ana@gto.gob.mx>\r\n",
+        b"RCPT TO:<luis@gto.gob.mx>\r\n",
+        b"DATA\r\n",
+    ):
+        await command(reader, writer, line)
+    reply = await command(reader, writer, data + b".\r\n")
+    await command(reader, writer, b"QUIT\r\n")
+    writer.close()
+    return reply
+
+
 async def test_sigterm_lets_the_session_in_flight_finish(tmp_path: Path, sink: Sink) -> None:
     smtp_port, web_port = free_port(), free_port()
     config = tmp_path / "c.toml"
@@ -80,17 +97,7 @@ async def test_demo_mode_delivers_into_a_folder(tmp_path: Path) -> None:
     config.write_text(f'[smtp]\nlisten = "127.0.0.1:{smtp_port}"\n[web]\nlisten = "127.0.0.1:{web_port}"\n')
     process = await start_process("serve", "--demo", "--config", str(config), cwd=tmp_path)
     await wait_for_port(smtp_port, process)
-    reader, writer = await asyncio.open_connection("127.0.0.1", smtp_port)
-    await reader.readline()
-    for line in (
-        b"EHLO t\r\n",
-        b"MAIL FROM:<ana@gto.gob.mx>\r\n",
-        b"RCPT TO:<luis@gto.gob.mx>\r\n",
-        b"DATA\r\n",
-    ):
-        await command(reader, writer, line)
-    assert (await command(reader, writer, message() + b".\r\n")).startswith(b"250 ")
-    writer.close()
+    assert (await transaction(smtp_port, message())).startswith(b"250 ")
     process.send_signal(signal.SIGTERM)
     stdout, stderr = await process.communicate()
     assert b"swaks" in stdout and b"python3 -c" in stdout, stderr[-600:]

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.config import ConfigError, build
 from tests.conftest import Sink, message
-from tests.gateway.test_server import command, free_port, start_process, wait_for_port
+from tests.gateway.test_server import free_port, start_process, transaction, wait_for_port
 
 
 def children(pid: int) -> set[int]:
@@ -29,19 +29,7 @@ def children(pid: int) -> set[int]:
 
 
 async def send_one(port: int, number: int) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    await reader.readline()
-    for line in (
-        b"EHLO t\r\n",
-        b"MAIL FROM:<ana@gto.gob.mx>\r\n",
-        b"RCPT TO:<luis@gto.gob.mx>\r\n",
-        b"DATA\r\n",
-    ):
-        await command(reader, writer, line)
-    reply = await command(reader, writer, message(subject=f"n{number}") + b".\r\n")
-    await command(reader, writer, b"QUIT\r\n")
-    writer.close()
-    return reply
+    return await transaction(port, message(subject=f"n{number}"))
 
 
 async def wait_for_workers(pid: int, count: int, exclude: set[int] = frozenset()) -> set[int]:  # type: ignore[assignment]
