@@ -15,6 +15,7 @@ from gateway.model import Action, Context, Message, Stage, Verdict
 RULE = "rate.abuse"
 NORM = "001 IV"
 STAGES = (Stage.MAIL, Stage.DATA)
+SUSPENDED = "cuenta suspendida / sender suspended"
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Settings:
 async def check(msg: Message, ctx: Context[Settings]) -> Verdict | None:
     usage = ctx.usage
     if usage.suspended:
-        return Verdict(ctx.settings.action, RULE, "cuenta suspendida / sender suspended")
+        return Verdict(ctx.settings.action, RULE, SUSPENDED)
     limit = ctx.settings.hits_per_hour
     if limit and usage.limit_hits_last_hour >= limit:
         detail = f"{usage.limit_hits_last_hour} rechazos por límite en una hora / limit hits in one hour"

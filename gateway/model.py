@@ -220,6 +220,7 @@ class Charge:
     recipients: int  # after expanding distribution lists, each person once
     max_messages: int = 0  # per minute; 0: no limit
     max_recipients: int = 0  # per rolling 24 h; 0: no limit
+    refuse_suspended: bool = False  # rate.abuse on: a suspended sender gets nothing (001 IV)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from datetime import datetime
 from types import ModuleType
 from typing import Protocol
 
-from filters import REGISTRY, _mime, rate_messages, rate_recipients
+from filters import REGISTRY, _mime, rate_abuse, rate_messages, rate_recipients
 from gateway import metrics
 from gateway.config import Config, Profile
 from gateway.model import (
@@ -157,6 +157,21 @@ async def _decide(msg: Message, env: Environment, profile: Profile,
     return Decision(action, tuple(collected))
 
 
+async def snapshot(msg: Message, env: Environment) -> Usage | None:
+    """The sender's usage, read once per SMTP transaction (at MAIL) for the checks of every
+    stage; None when the store cannot be read (``evaluate`` then tries again, and tempfails).
+
+    A snapshot only explains: the authoritative check of the rate limits and of a suspension
+    is ``consume``'s transaction at acceptance, so reading it again at DATA would only cost."""
+    profile = env.config.profile_for(msg.envelope.mail_from)
+    modules = [m for stage in (Stage.MAIL, Stage.DATA) for m in _modules(profile, stage)]
+    try:
+        return await _usage(msg, env, modules)
+    except Exception:
+        log.exception("usage of %s not read", msg.id)
+        return None
+
+
 async def _usage(msg: Message, env: Environment, modules: list[tuple[str, ModuleType, object]]) -> Usage:
     key = sender_key(msg.envelope)
     if env.meter is None or not key or not any(rule in _USAGE_RULES for rule, _, _ in modules):
@@ -200,6 +215,7 @@ def charge(envelope: Envelope, env: Environment) -> Charge:
         len(env.current_directory().expand(envelope.rcpt_tos)),
         messages.max_per_minute if messages.enabled else 0,
         recipients.max_per_day if recipients.enabled else 0,
+        profile.rate_abuse.enabled,
     )  # fmt: skip
 
 
@@ -216,6 +232,9 @@ async def consume(msg: Message, env: Environment) -> tuple[int, Verdict | None]:
     if not over:
         return event, None
     profile = env.config.profile_for(msg.envelope.mail_from)
+    if over == rate_abuse.RULE:
+        # Suspended since the checks read the snapshot: refused, and not a new limit hit
+        return 0, Verdict(profile.rate_abuse.action, over, rate_abuse.SUSPENDED)
     if over == rate_messages.RULE:
         limit = profile.rate_messages
         verdict = Verdict(

@@ -20,7 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway import data as smtp_data
 from gateway import metrics, pipeline, replies
 from gateway.config import Config
-from gateway.model import Action, Decision, Message, Stage
+from gateway.model import Action, Decision, Message, Stage, Usage
 from gateway.model import Envelope as MailEnvelope
 from gateway.outcome import Services, settle
 
@@ -35,6 +35,7 @@ class SessionState:
     """What one connection learned before MAIL: the original client, per XFORWARD."""
 
     xforward: dict[str, str] = field(default_factory=dict)
+    usage: Usage | None = None  # the sender's usage as read at this transaction's MAIL
 
 
 class Handler:
@@ -68,7 +69,9 @@ class Handler:
             return replies.BAD_ADDRESS.line()
         declared = _declared_size(options)
         msg = _message(server, session, MailEnvelope(_sender(address), declared_size=declared))
-        decision = await pipeline.evaluate(Stage.MAIL, msg, self.services.env)
+        usage = await pipeline.snapshot(msg, self.services.env)
+        _state(server).usage = usage
+        decision = await pipeline.evaluate(Stage.MAIL, msg, self.services.env, usage)
         if decision.action >= Action.TEMPFAIL:
             return _refusal(decision)
         envelope.mail_from = address
@@ -83,7 +86,7 @@ class Handler:
             return replies.BAD_ADDRESS.line()
         rcpts = (*envelope.rcpt_tos, address)
         msg = _message(server, session, MailEnvelope(_sender(envelope.mail_from), rcpts))
-        decision = await pipeline.evaluate(Stage.RCPT, msg, self.services.env)
+        decision = await pipeline.evaluate(Stage.RCPT, msg, self.services.env, _state(server).usage)
         if decision.action >= Action.TEMPFAIL:
             return _refusal(decision)
         envelope.rcpt_tos.append(address)
@@ -102,7 +105,7 @@ class Handler:
             # The parser must never raise; if it does, tempfail rather than pass it unchecked.
             log.exception("%s parser raised", msg.id)
             return replies.INTERNAL_ERROR.line(detail="parse")
-        decision = await pipeline.evaluate(Stage.DATA, msg, self.services.env)
+        decision = await pipeline.evaluate(Stage.DATA, msg, self.services.env, _state(server).usage)
         return await settle(msg, decision, self.services)
 
     async def handle_exception(self, error: Exception) -> str:
@@ -200,6 +203,10 @@ class GatewaySMTP(SMTP):
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         self.state.xforward.pop("IDENT", None)  # XFORWARD_README: per-transaction attribute
         await self.push(status)
+
+
+def _state(server: SMTP) -> SessionState:
+    return server.state if isinstance(server, GatewaySMTP) else SessionState()
 
 
 def _data_refusal(problem: smtp_data.Problem) -> str | None:

@@ -17,7 +17,8 @@ import secrets
 from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from gateway.model import (
@@ -36,6 +37,7 @@ from gateway.store import audit, moderation, outbox, stats, users
 from gateway.store import directory as _directory
 from gateway.store import progress as progress_query
 from gateway.store import usage as _usage
+from gateway.store.batch import Batcher
 from gateway.store.database import Database, DatabaseError, Executor, Row, SQLiteDatabase
 from gateway.store.directory import Change as Change
 from gateway.store.directory import DirectoryData as DirectoryData
@@ -46,6 +48,10 @@ from gateway.store.schema import migrate
 from gateway.store.usage import Consumed as Consumed
 
 log = logging.getLogger(__name__)
+
+
+TOUCH_EVERY = timedelta(minutes=15)
+_TOUCHED_MAX = 100_000
 
 
 class StoreError(Exception):
@@ -59,8 +65,12 @@ class Store:
         self._pending: list[DecisionRecord] = []
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
+        self._touched: dict[str, datetime] = {}  # address -> last activity written by this process
+        # Concurrent sessions' rate checks share one transaction (gateway.store.batch)
+        self._consumer = Batcher(partial(_usage.consume, db), batch)
 
     async def close(self) -> None:
+        await self._consumer.wait()
         await self.flush()
         await self.db.close()
 
@@ -259,8 +269,19 @@ class Store:
         return await _guard(_directory.inactive(self.db, since))
 
     async def touch(self, address: str, now: datetime) -> None:
-        """Record outbound activity of ``address`` (a held message counts as activity)."""
-        await _guard(_directory.touch(self.db, address, now))
+        """Record outbound activity of ``address`` (a held message counts as activity).
+
+        The inactive-accounts report (003 8.3) counts in days, so an address this process
+        recorded less than TOUCH_EVERY ago is not written again: one write per sender and
+        quarter hour instead of one per message."""
+        key = address.lower()
+        last = self._touched.get(key)
+        if last is not None and timedelta(0) <= now - last < TOUCH_EVERY:
+            return
+        await _guard(_directory.touch(self.db, key, now))
+        if len(self._touched) >= _TOUCHED_MAX:
+            self._touched.clear()
+        self._touched[key] = now
 
     async def record_change(self, change: Change, now: datetime) -> None:
         """Append an administrative action (e.g. `compuerta usage`) to the audit chain."""
@@ -273,8 +294,15 @@ class Store:
         return await _guard(_usage.usage(self.db, key, now))
 
     async def consume(self, charge: Charge, now: datetime, force: bool = False) -> Consumed:
-        """Check the limits and record the message in one transaction (001 VI)."""
-        return await _guard(_usage.consume(self.db, charge, now, force))
+        """Check the limits and record the message in one transaction (001 VI); a message
+        that counts is outbound activity of its sender (003 8.3)."""
+        consumed = await _guard(self._consumer.submit(_usage.Consumption(charge, now, force)))
+        if consumed.event and charge.address:
+            try:
+                await self.touch(charge.address, now)
+            except StoreError as error:  # the report loses a mark; the message stays counted
+                log.error("activity of %s not recorded: %s", charge.address, error)
+        return consumed
 
     async def refund(self, event: int) -> None:
         await _guard(_usage.refund(self.db, event))

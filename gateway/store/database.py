@@ -68,8 +68,8 @@ class _Connection:
 
     async def fetchall(self, sql: str, *params: object) -> list[Row]:
         try:
-            async with self.connection.execute(sql, params) as cursor:
-                return [tuple(row) for row in await cursor.fetchall()]
+            # One trip to aiosqlite's thread (execute, fetchall and close would be three)
+            return [tuple(row) for row in await self.connection.execute_fetchall(sql, params)]
         except sqlite3.Error as error:
             raise DatabaseError(str(error)) from error
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from gateway.model import Charge, Usage
 from gateway.store.database import Database, Executor
-from gateway.store.directory import Change, log_change, touch
+from gateway.store.directory import Change, log_change
 from gateway.store.times import parse, stamp
 
 MINUTE = timedelta(minutes=1)
@@ -28,6 +28,16 @@ class Over(enum.Enum):
 
     MESSAGES = "rate.messages"
     RECIPIENTS = "rate.recipients"
+    SUSPENDED = "rate.abuse"
+
+
+@dataclass(frozen=True)
+class Consumption:
+    """One message to count: what it costs, when, and whether its approvers forced it through."""
+
+    charge: Charge
+    now: datetime
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,22 +58,26 @@ async def _lock(tx: Executor, key: str, now: datetime) -> None:
     )  # fmt: skip
 
 
+_USAGE = (
+    "SELECT (SELECT count(*) FROM usage_events WHERE sender = ? AND at > ?),"
+    " (SELECT coalesce(sum(recipients), 0) FROM usage_events WHERE sender = ? AND at > ?),"
+    " (SELECT count(*) FROM rate_hits WHERE sender = ? AND at > ?),"
+    " (SELECT count(*) FROM suspensions WHERE sender = ?)"
+)
+
+
 async def usage(db: Executor, key: str, now: datetime) -> Usage:
-    """``key``'s consumption in the windows ending at ``now``."""
+    """``key``'s consumption in the windows ending at ``now``: one statement, one round trip."""
     row = await db.fetchone(
-        "SELECT coalesce(sum(CASE WHEN at > ? THEN 1 ELSE 0 END), 0), coalesce(sum(recipients), 0)"
-        " FROM usage_events WHERE sender = ? AND at > ?",
-        stamp(now - MINUTE), key, stamp(now - DAY),
-    )  # fmt: skip
-    hits = await db.fetchone(
-        "SELECT count(*) FROM rate_hits WHERE sender = ? AND at > ?", key, stamp(now - HOUR)
+        _USAGE, key, stamp(now - MINUTE), key, stamp(now - DAY), key, stamp(now - HOUR), key
     )
-    suspended = await db.fetchone("SELECT 1 FROM suspensions WHERE sender = ?", key)
-    messages, recipients = (int(str(v)) for v in row) if row else (0, 0)
-    return Usage(messages, recipients, int(str(hits[0])) if hits else 0, suspended is not None)
+    messages, recipients, hits, suspended = (int(str(v)) for v in row) if row else (0, 0, 0, 0)
+    return Usage(messages, recipients, hits, suspended > 0)
 
 
 def _over(charge: Charge, current: Usage) -> Over | None:
+    if charge.refuse_suspended and current.suspended:
+        return Over.SUSPENDED
     if charge.max_messages and current.messages_last_minute + 1 > charge.max_messages:
         return Over.MESSAGES
     if charge.max_recipients and current.recipients_last_day + charge.recipients > charge.max_recipients:
@@ -71,27 +85,42 @@ def _over(charge: Charge, current: Usage) -> Over | None:
     return None
 
 
-async def consume(db: Database, charge: Charge, now: datetime, force: bool = False) -> Consumed:
-    """Check ``charge`` against the windows and record it, atomically; ``force`` skips the check
-    (a held message released by its approvers is sent whatever it costs)."""
+# Events older than the longest window never count again; each sender's are swept at one
+# consume in this many, so the sweep costs nothing on most messages.
+_SWEEP_EVERY = 64
+
+
+async def consume(db: Database, charges: list[Consumption]) -> list[Consumed]:
+    """Check each charge against the windows and record it, all in one transaction (group
+    commit), in order, so each one sees the ones before it; ``force`` skips the check (a held
+    message released by its approvers is sent whatever it costs)."""
+    done: dict[int, Consumed] = {}
     async with db.transaction() as tx:
-        await _lock(tx, charge.key, now)
-        current = await usage(tx, charge.key, now)
-        over = None if force else _over(charge, current)
-        if over is not None:
-            return Consumed(0, over, current)
-        row = await tx.fetchone(
-            "INSERT INTO usage_events (sender, at, recipients) VALUES (?, ?, ?) RETURNING id",
-            charge.key, stamp(now), charge.recipients,
-        )  # fmt: skip
-        # Events older than the longest window can never count again
+        # PostgreSQL: lock the senders' rows in one order, so two nodes' batches never deadlock
+        for index in sorted(range(len(charges)), key=lambda i: charges[i].charge.key):
+            done[index] = await _consume_one(tx, db.dialect, charges[index])
+    return [done[index] for index in range(len(charges))]
+
+
+async def _consume_one(tx: Executor, dialect: str, item: Consumption) -> Consumed:
+    charge, now = item.charge, item.now
+    if dialect != "sqlite":
+        await _lock(tx, charge.key, now)  # SQLite's BEGIN IMMEDIATE already serialises writers
+    current = await usage(tx, charge.key, now)
+    over = None if item.force else _over(charge, current)
+    if over is not None:
+        return Consumed(0, over, current)
+    row = await tx.fetchone(
+        "INSERT INTO usage_events (sender, at, recipients) VALUES (?, ?, ?) RETURNING id",
+        charge.key, stamp(now), charge.recipients,
+    )  # fmt: skip
+    assert row is not None
+    event = int(str(row[0]))
+    if event % _SWEEP_EVERY == 0:
         await tx.execute(
             "DELETE FROM usage_events WHERE sender = ? AND at <= ?", charge.key, stamp(now - DAY)
         )
-        if charge.address:
-            await touch(tx, charge.address, now)
-    assert row is not None
-    return Consumed(int(str(row[0])), None, current)
+    return Consumed(event, None, current)
 
 
 async def refund(db: Database, event: int) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
+import aiosmtplib
+import pytest
+
 from gateway.model import Account, AccountState, Directory, DistributionList
 from tests.conftest import GatewayFactory, Sink, load, message, send
 
@@ -132,6 +135,24 @@ async def test_rate_abuse_suspends_and_notifies(gateway_factory: GatewayFactory,
         gateway.port, "luis@gto.gob.mx", ["ana@gto.gob.mx"], message(sender="luis@gto.gob.mx")
     )
     assert code == 250
+
+
+async def test_sender_suspended_after_mail_is_refused_at_data(
+    gateway_factory: GatewayFactory, sink: Sink
+) -> None:
+    # MAIL read the usage snapshot before another session got the sender suspended: the atomic
+    # consume at acceptance still refuses, and nothing reaches upstream
+    gateway = await gateway_factory(sink.port, directory=DIRECTORY)
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gateway.port)
+    await client.connect()
+    await client.mail("ana@gto.gob.mx")
+    await client.rcpt("luis@gto.gob.mx")
+    await gateway.store.suspend("ana@gto.gob.mx", "10 hits", gateway.services.env.clock.now())
+    with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+        await client.data(load("rate.abuse", "ordinary"))
+    assert refused.value.code == 550 and "rate.abuse" in refused.value.message
+    await client.quit()
+    assert sink.handler.received == []
 
 
 async def test_chain_letter_held_with_ticket(gateway_factory: GatewayFactory, sink: Sink) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from gateway.model import Charge, Usage
-from gateway.store import Change, open_store
+from gateway.model import Account, Charge, Usage
+from gateway.store import Change, DirectoryData, open_store
 from gateway.store.usage import Over
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -87,4 +87,28 @@ async def test_suspension_and_unblock_recorded(store_url: str) -> None:
         ("root", "rate.unblock", "ana@gto.gob.mx"),
     ]
     assert await store.audit_verify() == (2, None)
+    await store.close()
+
+
+async def test_consume_refuses_a_suspended_sender(store_url: str) -> None:
+    # The snapshot the checks read at MAIL may predate a suspension; consume is the last word
+    store = await open_store(store_url)
+    await store.suspend("ana@gto.gob.mx", "10 hits", T0)
+    watched = Charge("ana@gto.gob.mx", "ana@gto.gob.mx", 1, 30, 10_000, refuse_suspended=True)
+    refused = await store.consume(watched, T0)
+    assert refused.over == Over.SUSPENDED and refused.event == 0 and refused.usage.suspended
+    assert (await store.consume(charge(), T0)).over is None  # rate.abuse off: not its business
+    assert (await store.consume(watched, T0, force=True)).over is None  # released by approvers
+    assert (await store.usage("ana@gto.gob.mx", T0)).messages_last_minute == 2
+    await store.close()
+
+
+async def test_relayed_mail_marks_activity_once_a_quarter_hour(store_url: str) -> None:
+    store = await open_store(store_url)
+    await store.write_directory(DirectoryData((Account("ana@gto.gob.mx"),)), Change("root", "t", "t"), T0)
+    for minutes in (0, 5, 20):
+        await store.consume(charge(), T0 + timedelta(minutes=minutes))
+    found = await store.inactive(T0 + timedelta(days=1))
+    # 003 8.3 counts in days: the mark at 0 min stands for 5 min, the one at 20 min is new
+    assert [(i.address, i.last_activity) for i in found] == [("ana@gto.gob.mx", T0 + timedelta(minutes=20))]
     await store.close()
