@@ -114,6 +114,9 @@ class Message:
     raw: bytes = b""  # empty before DATA
     view: MimeView | None = None  # None before DATA
     received_at: datetime | None = None
+    # ``raw`` has CRLF line ends only and no NUL: gateway.data.judge proved it, so the parser
+    # and the relay need not count the bytes again (THREATS.md S1, S4, M9, M18)
+    crlf_clean: bool = False
 
 
 class AccountState(enum.Enum):

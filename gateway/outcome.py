@@ -18,7 +18,7 @@ from gateway.pipeline import Environment, rules_header
 from gateway.store import Store, StoreError
 from relay import dsn
 from relay.dkim import DKIMError, Signer
-from relay.transport import SendResult, Transport, UpstreamError
+from relay.transport import SendResult, Transport, UpstreamError, is_crlf_clean
 
 if TYPE_CHECKING:
     from gateway.delivery import Worker
@@ -101,7 +101,9 @@ async def _touch(msg: Message, services: Services) -> None:
 async def _relay(msg: Message, decision: Decision, services: Services) -> str:
     data = _signed(msg, rules_header(decision) + msg.raw, services)
     try:
-        result = await services.transport.send(msg.envelope.mail_from, msg.envelope.rcpt_tos, data)
+        result = await services.transport.send(
+            msg.envelope.mail_from, msg.envelope.rcpt_tos, data, _crlf_clean(msg, data)
+        )
     except UpstreamError as error:
         log.warning("%s upstream refused: %d %s", msg.id, error.code, error.text)
         if error.code == 451 and error.text.startswith("4.4."):
@@ -110,6 +112,16 @@ async def _relay(msg: Message, decision: Decision, services: Services) -> str:
     if result.refused:
         await _notify_refused(msg, result, services)
     return replies.accepted(f"{msg.id}; {result.code} {result.text}", decision.rules)
+
+
+def _crlf_clean(msg: Message, data: bytes) -> bool:
+    """Whether ``data`` is proven CRLF-clean without a pass over it: it ends with ``msg.raw``,
+    which gateway.data proved clean, and only the headers put before it are checked."""
+    if not msg.crlf_clean:
+        return False
+    if data is msg.raw:
+        return True
+    return data.endswith(msg.raw) and is_crlf_clean(data[: len(data) - len(msg.raw)])
 
 
 def _signed(msg: Message, data: bytes, services: Services) -> bytes:

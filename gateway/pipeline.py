@@ -96,7 +96,7 @@ def sender_key(envelope: Envelope) -> str:
 
 def parse(msg: Message) -> Message:
     """``msg`` with its MIME view built once, for the DATA stage."""
-    return replace(msg, view=_mime.parse(msg.raw))
+    return replace(msg, view=_mime.parse(msg.raw, crlf_clean=msg.crlf_clean))
 
 
 def _modules(profile: Profile, stage: Stage) -> Iterable[tuple[str, ModuleType, object]]:

@@ -98,7 +98,8 @@ class Handler:
         mail = MailEnvelope(
             _sender(envelope.mail_from), tuple(envelope.rcpt_tos), smtputf8=envelope.smtp_utf8
         )
-        msg = replace(_message(server, session, mail), raw=raw)
+        # GatewaySMTP reads DATA with gateway.data, which refuses bare CR/LF and NUL
+        msg = replace(_message(server, session, mail), raw=raw, crlf_clean=isinstance(server, GatewaySMTP))
         try:
             msg = pipeline.parse(msg)
         except Exception:

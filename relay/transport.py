@@ -48,7 +48,11 @@ class UpstreamError(Exception):
 
 
 class Transport(Protocol):
-    async def send(self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes) -> SendResult: ...
+    async def send(
+        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, crlf_clean: bool = False
+    ) -> SendResult:
+        """Relay ``data``; ``crlf_clean``: the caller proved it has no bare CR or LF."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -62,10 +66,13 @@ class SMTPTransport:
     helo: str = "compuerta.localhost"
     _idle: list[aiosmtplib.SMTP] = field(default_factory=list)
 
-    async def send(self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes) -> SendResult:
+    async def send(
+        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, crlf_clean: bool = False
+    ) -> SendResult:
         started = time.perf_counter()
+        clean = crlf_clean or is_crlf_clean(data)  # the caller's proof spares three passes
         try:
-            result = await self._send_with_retry(mail_from, rcpt_tos, data)
+            result = await self._send_with_retry(mail_from, rcpt_tos, data, clean)
         except UpstreamError as error:
             metrics.UPSTREAM.labels(result="tempfail" if error.temporary else "reject").inc()
             raise
@@ -73,22 +80,24 @@ class SMTPTransport:
         metrics.UPSTREAM_SECONDS.observe(time.perf_counter() - started)
         return result
 
-    async def _send_with_retry(self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes) -> SendResult:
+    async def _send_with_retry(
+        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, clean: bool
+    ) -> SendResult:
         client, _ = await self._acquire()
         try:
-            return await self._transaction(client, mail_from, rcpt_tos, data)
+            return await self._transaction(client, mail_from, rcpt_tos, data, clean)
         except _Stale:
             # A pooled connection the upstream closed while idle: nothing was sent, retry once.
             client.close()
             client, _ = await self._acquire(fresh=True)
-            return await self._transaction(client, mail_from, rcpt_tos, data)
+            return await self._transaction(client, mail_from, rcpt_tos, data, clean)
 
     async def _transaction(
-        self, client: aiosmtplib.SMTP, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes
+        self, client: aiosmtplib.SMTP, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, clean: bool
     ) -> SendResult:
         healthy = False
         try:
-            result = await _exchange(client, mail_from, rcpt_tos, data, self.timeout)
+            result = await _exchange(client, mail_from, rcpt_tos, data, self.timeout, clean)
             healthy = True
             return result
         except UpstreamError:
@@ -137,7 +146,12 @@ class _Stale(Exception):
 
 
 async def _exchange(
-    client: aiosmtplib.SMTP, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, timeout: float
+    client: aiosmtplib.SMTP,
+    mail_from: str,
+    rcpt_tos: tuple[str, ...],
+    data: bytes,
+    timeout: float,
+    clean: bool,
 ) -> SendResult:
     await _mail(client, mail_from, data, timeout)
     refused: list[tuple[str, int, str]] = []
@@ -149,7 +163,7 @@ async def _exchange(
         _, code, text = refused[0]
         raise UpstreamError(code, text)
     try:
-        response = await _data(client, data, timeout)
+        response = await _data(client, data, timeout, clean)
     except aiosmtplib.SMTPResponseException as error:
         raise UpstreamError(error.code, error.message) from error
     except (aiosmtplib.SMTPException, OSError) as error:
@@ -158,8 +172,8 @@ async def _exchange(
     return SendResult(response.code, response.message, tuple(refused))
 
 
-async def _data(client: aiosmtplib.SMTP, data: bytes, timeout: float) -> aiosmtplib.SMTPResponse:
-    """DATA with the message; CRLF-clean bytes skip aiosmtplib's two regex passes.
+async def _data(client: aiosmtplib.SMTP, data: bytes, timeout: float, clean: bool) -> aiosmtplib.SMTPResponse:
+    """DATA with the message; CRLF-clean bytes (``clean``) skip aiosmtplib's two regex passes.
 
     aiosmtplib normalises line endings and dot-stuffs with regular expressions over the whole
     message (15-19 ms per MB, DESIGN.md); bytes that are already CRLF-clean, as everything the
@@ -167,7 +181,7 @@ async def _data(client: aiosmtplib.SMTP, data: bytes, timeout: float) -> aiosmtp
     ``bytes.replace``, which returns the same object when no line starts with a dot.
     """
     protocol = client.protocol
-    if protocol is None or not _crlf_clean(data):
+    if protocol is None or not clean:
         return await client.data(data, timeout=timeout)
     start = await client.execute_command(b"DATA", timeout=timeout)
     if start.code != 354:
@@ -197,7 +211,8 @@ async def _write(protocol: SMTPProtocol, data: bytes, timeout: float) -> None:
             await protocol._drain_helper()  # aiosmtplib's copy of StreamWriter.drain's wait
 
 
-def _crlf_clean(data: bytes) -> bool:
+def is_crlf_clean(data: bytes) -> bool:
+    """Whether every CR and LF in ``data`` is part of a CRLF (THREATS.md S4)."""
     crlf = data.count(b"\r\n")
     return data.count(b"\r") == crlf and data.count(b"\n") == crlf
 
@@ -246,7 +261,9 @@ class MemoryTransport:
     sent: list[tuple[str, tuple[str, ...], bytes]] = field(default_factory=list)
     refuse: dict[str, tuple[int, str]] = field(default_factory=dict)
 
-    async def send(self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes) -> SendResult:
+    async def send(
+        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, crlf_clean: bool = False
+    ) -> SendResult:
         refused = tuple((r, *self.refuse[r]) for r in rcpt_tos if r in self.refuse)
         if len(refused) == len(rcpt_tos):
             raise UpstreamError(refused[0][1], refused[0][2])

@@ -18,7 +18,9 @@ class ExplodingTransport:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def send(self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes) -> SendResult:
+    async def send(
+        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, crlf_clean: bool = False
+    ) -> SendResult:
         self.calls += 1
         raise RuntimeError("unexpected failure while sending a notice")
 

@@ -40,3 +40,13 @@ async def test_message_larger_than_a_write_slice_arrives_whole(sink: Sink) -> No
     finally:
         await transport.close()
     assert [r.data for r in sink.handler.received] == [data]
+
+
+async def test_bytes_the_caller_proved_clean_are_still_dot_stuffed(sink: Sink) -> None:
+    data = b"Subject: punto\r\n\r\n.\r\n..dos\r\n.tres\r\n"
+    transport = SMTPTransport("127.0.0.1", sink.port)
+    try:
+        await transport.send("ana@gto.gob.mx", ("luis@gto.gob.mx",), data, crlf_clean=True)
+    finally:
+        await transport.close()
+    assert [r.data for r in sink.handler.received] == [data]
