@@ -86,8 +86,9 @@ def _payload(node: EmailMessage, path: str, walk: _Walk, encoding: str | None = 
     payload = vars(node).get("_payload")
     if not isinstance(payload, str):
         return b""
-    run = walk.bodies.of(node) if walk.bodies is not None else None
-    raw = payload.encode("ascii", "surrogateescape") if run is None else run
+    bodies = walk.bodies
+    run = bodies.index(node) if bodies is not None else None
+    raw = payload.encode("ascii", "surrogateescape") if bodies is None or run is None else bodies.view(run)
     walk.decoded += len(raw)
     if walk.decoded > walk.limits.max_decoded_bytes:
         walk.problem(LIMIT, f"more than {walk.limits.max_decoded_bytes} decoded bytes", path)
@@ -95,7 +96,9 @@ def _payload(node: EmailMessage, path: str, walk: _Walk, encoding: str | None = 
     issues: list[str] = []
     if encoding is None:
         encoding = str(node.get("content-transfer-encoding", ""))
-    data = _decoders.transfer(raw, encoding, issues)
+    # filters._tree proved the run canonical base64 already: not checked a second time
+    canonical = bodies is not None and run is not None and bodies.canonical[run]
+    data = _decoders.transfer(raw, encoding, issues, canonical)
     walk.issues(MALFORMED, issues, path)
     return data
 

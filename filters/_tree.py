@@ -25,6 +25,9 @@ MIN_RUN = 8 << 10  # shorter runs are cheaper to parse than to swap
 _PARSER = email.parser.BytesParser(policy=email.policy.compat32)
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _CHUNK = 1 << 20  # checked a slice at a time: no copy of a whole 25 MB run
+_PREFIX = "CPTRUN"
+# Any token's shape, compiled once; Bodies keeps only the ones with its own random prefix
+_TOKEN = re.compile(_PREFIX + r"[0-9a-f]{16}(\d{8})")
 
 
 def parse(
@@ -46,24 +49,30 @@ def split(
     """The same tree, except that a leaf whose payload is one whole run keeps its token line
     (unless ``whole``): ``Bodies.of(leaf)`` hands that run as a view of ``raw``, so a 25 MB
     attachment is neither copied into a str nor encoded back before it is decoded."""
-    spans = _runs(raw, min_run)
-    runs = Bodies(raw, spans, _prefix(raw) if spans else "")
-    if not spans:
-        return parser(raw), runs
-    pieces: list[bytes] = []
+    found = _runs(raw, min_run)
+    if not found:
+        return parser(raw), Bodies(raw, [], "")
+    spans = [(start, end) for start, end, _ in found]
     last = 0
-    for index, (start, end) in enumerate(spans):
-        pieces += [raw[last:start], f"{runs.prefix}{index:08d}".encode()]
+    kept: list[bytes] = []  # what the feedparser reads besides the tokens
+    for start, end in spans:
+        kept.append(raw[last:start])
         last = end
-    pieces.append(raw[last:])
+    kept.append(raw[last:])
+    runs = Bodies(raw, spans, _prefix(kept), [canonical for _, _, canonical in found])
+    pieces: list[bytes] = []
+    for index, piece in enumerate(kept[:-1]):
+        pieces += [piece, f"{runs.prefix}{index:08d}".encode()]
+    pieces.append(kept[-1])
     root = parser(b"".join(pieces))
     _restore(root, runs, whole)
     return root, runs
 
 
-def _runs(raw: bytes, min_run: int) -> list[tuple[int, int]]:
-    """Spans of whole lines after a blank line, each line non-empty and of base64 characters."""
-    runs: list[tuple[int, int]] = []
+def _runs(raw: bytes, min_run: int) -> list[tuple[int, int, bool]]:
+    """Spans of whole lines after a blank line, each line non-empty and of base64 characters,
+    and whether each is canonical base64 (filters._decoders then need not check it again)."""
+    runs: list[tuple[int, int, bool]] = []
     position = 0
     while (blank := raw.find(b"\r\n\r\n", position)) >= 0:
         start = blank + 4
@@ -73,71 +82,98 @@ def _runs(raw: bytes, min_run: int) -> list[tuple[int, int]]:
             end -= 2  # empty lines and the last line's CRLF stay outside the run
         # Search on from the dash line: an empty line before a boundary is not a header's end
         position = max(end, start) if dash < 0 else dash + 2
-        if end - start >= min_run and _regular(raw, start, end):
-            runs.append((start, end))
+        if end - start >= min_run and (lines := _regular(raw, start, end)) >= 0:
+            runs.append((start, end, _canonical(raw, start, end, lines)))
     return runs
 
 
-def _regular(raw: bytes, start: int, end: int) -> bool:
-    """Whether [start, end) is lines of one length (the last no longer) of base64 characters.
+def _regular(raw: bytes, start: int, end: int) -> int:
+    """How many CRLFs [start, end) holds if it is lines of one length (the last no longer) of
+    base64 characters; -1 if it is not.
 
     That is how every encoder writes base64, and it is cheap to prove: the CR and LF at each
     line end are where they should be, and there are no others.
     """
     length = raw.find(b"\r\n", start, end) - start
     if length <= 0:
-        return False
+        return -1
     stride = length + 2
     lines = (end - start - 1) // stride  # full lines, each with its CRLF; then a last one
     if end - start - lines * stride > length:
-        return False
+        return -1
     ends = start + lines * stride
     if (
         raw[start + length : ends : stride] != b"\r" * lines
         or raw[start + length + 1 : ends : stride] != b"\n" * lines
     ):
-        return False
+        return -1
     others = 0
     for chunk in range(start, end, _CHUNK):
         rest = raw[chunk : min(chunk + _CHUNK, end)].translate(None, _ALPHABET)
         if rest.translate(None, b"\r\n"):
-            return False
+            return -1
         others += len(rest)
-    return others == 2 * lines
+    return lines if others == 2 * lines else -1
 
 
-def _prefix(raw: bytes) -> str:
+def _canonical(raw: bytes, start: int, end: int, lines: int) -> bool:
+    """Whether a regular run is canonical base64 as filters._decoders defines it: whole quads,
+    and padding (at most two) only at the end, so no second stream hides behind it (THREATS.md M13)."""
+    pad = raw.find(b"=", start, end)
+    if pad >= 0:
+        tail = raw[pad:end]
+        if tail.translate(None, b"=\r\n") or tail.count(b"=") > 2:
+            return False
+    return (end - start - 2 * lines) % 4 == 0
+
+
+def _prefix(kept: list[bytes]) -> str:
+    """A token prefix found nowhere in what the feedparser reads besides the tokens."""
     while True:
-        prefix = "CPTRUN" + secrets.token_hex(8)  # letters and digits: a base64 line like the run
-        if prefix.encode() not in raw:
+        prefix = _PREFIX + secrets.token_hex(8)  # letters and digits: a base64 line like the run
+        if not any(prefix.encode() in piece for piece in kept):
             return prefix
 
 
 class Bodies:
     """The runs taken out of a message, to put back or to hand over as they are."""
 
-    def __init__(self, raw: bytes, spans: list[tuple[int, int]], prefix: str) -> None:
+    def __init__(
+        self, raw: bytes, spans: list[tuple[int, int]], prefix: str, canonical: list[bool] | None = None
+    ) -> None:
         self.raw = raw
         self.spans = spans
         self.prefix = prefix
-        self.token = re.compile(re.escape(prefix) + r"(\d{8})")
+        self.canonical = canonical or [False] * len(spans)  # per span: canonical base64
+
+    def index(self, node: EmailMessage) -> int | None:
+        """Which run is ``node``'s whole payload, or None when its payload is a plain str."""
+        payload = vars(node).get("_payload")
+        if not self.prefix or not isinstance(payload, str) or not payload.startswith(self.prefix):
+            return None
+        whole = _TOKEN.fullmatch(payload)
+        return None if whole is None else int(whole.group(1))
 
     def of(self, node: EmailMessage) -> memoryview | None:
         """The run that is ``node``'s whole payload, or None when its payload is a plain str."""
-        payload = vars(node).get("_payload")
-        whole = self.token.fullmatch(payload) if self.prefix and isinstance(payload, str) else None
-        if whole is None:
-            return None
-        start, end = self.spans[int(whole.group(1))]
+        index = self.index(node)
+        return None if index is None else self.view(index)
+
+    def view(self, index: int) -> memoryview:
+        start, end = self.spans[index]
         return memoryview(self.raw)[start:end]
 
     def put_back(self, text: str) -> str:
         if self.prefix not in text:
             return text
-        whole = self.token.fullmatch(text)
-        if whole is not None:
+        if text.startswith(self.prefix) and (whole := _TOKEN.fullmatch(text)) is not None:
             return self._text(int(whole.group(1)))  # a whole payload: no second copy
-        return self.token.sub(lambda match: self._text(int(match.group(1))), text)
+        return _TOKEN.sub(self._replace, text)
+
+    def _replace(self, match: re.Match[str]) -> str:
+        if not match.group(0).startswith(self.prefix):
+            return match.group(0)  # a token of another prefix: text the message carried
+        return self._text(int(match.group(1)))
 
     def _text(self, index: int) -> str:
         start, end = self.spans[index]
