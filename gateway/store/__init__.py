@@ -118,7 +118,7 @@ class Store:
             if not rows:
                 return
             try:
-                async with self.db.transaction() as tx:
+                async with self.db.transaction(durable=False) as tx:
                     await tx.executemany(
                         "INSERT INTO decisions (message_id, at, stage, sender, recipients, size,"
                         " rules, action, ticket) VALUES (?,?,?,?,?,?,?,?,?)",

@@ -8,6 +8,7 @@ tuples. Store logic lives above this seam, so a backend is an adapter plus its s
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,6 +17,7 @@ from typing import Protocol
 import aiosqlite
 
 Row = tuple[object, ...]
+log = logging.getLogger(__name__)
 
 
 class DatabaseError(Exception):
@@ -37,8 +39,13 @@ class Executor(Protocol):
 class Database(Executor, Protocol):
     dialect: str  # "sqlite" or "postgres"
 
-    def transaction(self) -> AbstractAsyncContextManager[Executor]:
-        """All statements on the yielded executor commit together or not at all."""
+    def transaction(self, durable: bool = True) -> AbstractAsyncContextManager[Executor]:
+        """All statements on the yielded executor commit together or not at all.
+
+        ``durable``: the commit is on disk before it returns (a held message, an approval, the
+        outbox). False is for bookkeeping written on every message (rate counters, the
+        decision log): it survives a crash of the process, and a power cut may lose its last
+        moments; it never waits for the disk, which on a busy machine can take a second."""
         ...
 
     async def close(self) -> None: ...
@@ -79,21 +86,40 @@ class SQLiteDatabase:
 
     dialect = "sqlite"
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: aiosqlite.Connection, checkpointer: aiosqlite.Connection,
+                 checkpoint_every: float) -> None:  # fmt: skip
         self._inner = _Connection(connection)
         self._lock = asyncio.Lock()
+        self._durable = True  # the connection's PRAGMA synchronous is FULL (else NORMAL)
+        self._checkpointer = checkpointer
+        self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint(checkpoint_every))
 
     @classmethod
-    async def open(cls, path: str) -> SQLiteDatabase:
+    async def open(cls, path: str, checkpoint_every: float = 1.0) -> SQLiteDatabase:
         try:
-            connection = await aiosqlite.connect(path, isolation_level=None)
-            # busy_timeout first: another node migrating holds the lock that journal_mode=WAL needs
-            # synchronous=FULL: a committed hold survives a power cut, not only a crash
-            for pragma in ("busy_timeout=5000", "journal_mode=WAL", "synchronous=FULL"):
+            connection = await _connect(path)
+            # synchronous=FULL: a committed hold survives a power cut, not only a crash. No
+            # automatic checkpoints: the commit that crosses the WAL's threshold would copy the
+            # pages back and fsync the database while every session waits on it; a second
+            # connection does it in the background instead (``_checkpoint``).
+            for pragma in ("synchronous=FULL", "wal_autocheckpoint=0"):
                 await connection.execute(f"PRAGMA {pragma}")
+            checkpointer = await _connect(path)
         except sqlite3.Error as error:
+            if "connection" in locals():
+                await connection.close()
             raise DatabaseError(f"cannot open SQLite database {path}: {error}") from error
-        return cls(connection)
+        return cls(connection, checkpointer, checkpoint_every)
+
+    async def _checkpoint(self, every: float) -> None:
+        """Copy committed WAL pages into the database file, off the sessions' connection.
+        PASSIVE never waits for readers or writers: it does what it can and tries again."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as error:
+                log.warning("SQLite checkpoint failed (retried in %.0f s): %s", every, error)
 
     async def execute(self, sql: str, *params: object) -> None:
         async with self._lock:
@@ -112,8 +138,13 @@ class SQLiteDatabase:
             return await self._inner.fetchall(sql, *params)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Executor]:
+    async def transaction(self, durable: bool = True) -> AsyncIterator[Executor]:
         async with self._lock:
+            if durable != self._durable:
+                # WAL: NORMAL commits without fsync (the WAL is synced at checkpoints); a FULL
+                # commit syncs the WAL, and so everything committed before it as well
+                await self._inner.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._durable = durable
             # BEGIN IMMEDIATE takes the write lock now, so two processes cannot both read-then-write
             await self._inner.execute("BEGIN IMMEDIATE")
             try:
@@ -124,7 +155,22 @@ class SQLiteDatabase:
                 raise
 
     async def close(self) -> None:
+        self._checkpoints.cancel()
+        await asyncio.wait([self._checkpoints])
+        try:
+            await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as error:
+            log.warning("SQLite checkpoint at close failed: %s", error)
+        await self._checkpointer.close()
         await self._inner.connection.close()
+
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    connection = await aiosqlite.connect(path, isolation_level=None)
+    # busy_timeout first: another node migrating holds the lock that journal_mode=WAL needs
+    for pragma in ("busy_timeout=5000", "journal_mode=WAL"):
+        await connection.execute(f"PRAGMA {pragma}")
+    return connection
 
 
 async def _rollback(connection: aiosqlite.Connection) -> None:

@@ -98,10 +98,14 @@ class PostgresDatabase:
             raise DatabaseError(str(error)) from error
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Executor]:
+    async def transaction(self, durable: bool = True) -> AsyncIterator[Executor]:
         async with self._acquire() as connection:
             try:
                 async with connection.connection.transaction():
+                    if not durable:
+                        # Asynchronous commit: no wait for the WAL flush; a crash of the server
+                        # may lose the last moments of these rows, never corrupt anything
+                        await connection.execute("SET LOCAL synchronous_commit TO OFF")
                     yield connection
             except _ERRORS as error:
                 raise DatabaseError(str(error)) from error

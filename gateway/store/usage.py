@@ -95,7 +95,7 @@ async def consume(db: Database, charges: list[Consumption]) -> list[Consumed]:
     commit), in order, so each one sees the ones before it; ``force`` skips the check (a held
     message released by its approvers is sent whatever it costs)."""
     done: dict[int, Consumed] = {}
-    async with db.transaction() as tx:
+    async with db.transaction(durable=False) as tx:
         # PostgreSQL: lock the senders' rows in one order, so two nodes' batches never deadlock
         for index in sorted(range(len(charges)), key=lambda i: charges[i].charge.key):
             done[index] = await _consume_one(tx, db.dialect, charges[index])
@@ -125,12 +125,12 @@ async def _consume_one(tx: Executor, dialect: str, item: Consumption) -> Consume
 
 async def refund(db: Database, event: int) -> None:
     """Give back a consumed message that was not accepted after all (upstream refused it)."""
-    async with db.transaction() as tx:
+    async with db.transaction(durable=False) as tx:
         await tx.execute("DELETE FROM usage_events WHERE id = ?", event)
 
 
 async def hit(db: Database, key: str, rule: str, now: datetime) -> None:
-    async with db.transaction() as tx:
+    async with db.transaction(durable=False) as tx:
         await tx.execute("INSERT INTO rate_hits (sender, at, rule) VALUES (?, ?, ?)", key, stamp(now), rule)
         await tx.execute("DELETE FROM rate_hits WHERE sender = ? AND at <= ?", key, stamp(now - DAY))
 

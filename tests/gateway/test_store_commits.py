@@ -1,0 +1,58 @@
+"""How the store commits: durable where a message depends on it, fast for bookkeeping.
+
+Real SQLite files and the real PostgreSQL server (the ``store_url`` fixture runs both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from gateway.store import open_store
+from gateway.store.database import SQLiteDatabase
+
+
+async def _setting(url: str, durable: bool) -> str:
+    store = await open_store(url)
+    query = "PRAGMA synchronous" if store.db.dialect == "sqlite" else "SHOW synchronous_commit"
+    async with store.db.transaction(durable=durable) as tx:
+        row = await tx.fetchone(query)
+    await store.close()
+    assert row is not None
+    return str(row[0])
+
+
+async def test_durable_transactions_wait_for_the_disk(store_url: str) -> None:
+    # SQLite: 2 is FULL (the WAL is synced at each commit); PostgreSQL: synchronous commit
+    assert await _setting(store_url, durable=True) in ("2", "on")
+
+
+async def test_bookkeeping_transactions_do_not(store_url: str) -> None:
+    # SQLite: 1 is NORMAL (synced at checkpoints); PostgreSQL: asynchronous commit
+    assert await _setting(store_url, durable=False) in ("1", "off")
+
+
+async def test_a_durable_commit_after_bookkeeping_is_durable_again(tmp_path: Path) -> None:
+    db = await SQLiteDatabase.open(str(tmp_path / "c.db"))
+    async with db.transaction(durable=False) as tx:
+        await tx.execute("CREATE TABLE t (x INTEGER)")
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO t VALUES (1)")
+        assert await tx.fetchone("PRAGMA synchronous") == (2,)
+    await db.close()
+
+
+async def test_checkpoints_run_in_the_background(tmp_path: Path) -> None:
+    # No automatic checkpoint on the sessions' connection: the database file only grows when
+    # the background checkpointer copies the WAL's pages into it
+    path = tmp_path / "c.db"
+    db = await SQLiteDatabase.open(str(path), checkpoint_every=0.05)
+    async with db.transaction() as tx:
+        await tx.execute("CREATE TABLE t (x TEXT)")
+        await tx.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,) for _ in range(500)])
+    for _ in range(200):
+        if path.stat().st_size > 400_000:
+            break
+        await asyncio.sleep(0.05)
+    assert path.stat().st_size > 400_000
+    await db.close()
