@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from gateway import metrics, milter_outcome, pipeline, replies
 from gateway import milter_protocol as mp
-from gateway.model import Action, Envelope, Message, Stage
+from gateway.model import Action, Envelope, Message, Stage, Usage
 from gateway.outcome import Services
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class Transaction:
     in_body: bool = False
     size: int = 0
     too_big: bool = False
+    usage: Usage | None = None  # the sender's usage as read at MAIL (gateway.pipeline.snapshot)
 
 
 class Session:
@@ -124,6 +125,7 @@ class Session:
         sender, args = mp.decode_args(data)
         self._reset(keep="M")  # the MAIL macros ({auth_authen}) arrived just before
         self.tx = Transaction(sender, args)
+        self.tx.usage = await pipeline.snapshot(Message(_new_id(), self._envelope(())), self.services.env)
         return await self._evaluate(Stage.MAIL, ())
 
     async def _rcpt(self, data: bytes) -> bytes:
@@ -136,7 +138,7 @@ class Session:
 
     async def _evaluate(self, stage: Stage, rcpts: tuple[str, ...]) -> bytes:
         msg = Message(_new_id(), self._envelope(rcpts))
-        decision = await pipeline.evaluate(stage, msg, self.services.env)
+        decision = await pipeline.evaluate(stage, msg, self.services.env, self.tx.usage)
         verdict = decision.deciding
         if decision.action < Action.TEMPFAIL or verdict is None:
             return CONTINUE
@@ -192,7 +194,7 @@ class Session:
             # The parser must never raise; if it does, tempfail rather than pass it unchecked.
             log.exception("%s parser raised", msg.id)
             return mp.reply_code(replies.INTERNAL_ERROR.line(detail="parse"))
-        decision = await pipeline.evaluate(Stage.DATA, msg, self.services.env)
+        decision = await pipeline.evaluate(Stage.DATA, msg, self.services.env, self.tx.usage)
         log.info("milter message id=%s postfix_queue_id=%s", msg.id, self._macro_value("i") or "-")
         try:
             return await milter_outcome.settle(msg, decision, self.services, self.options)
