@@ -4,17 +4,18 @@ envío de cadenas").
 A chain letter presses the reader to forward it to others; it counts people ("a 10 personas",
 "to everyone you know") and threatens or promises ("mala suerte", "your wish will come true").
 Trusts the decoded text of the MimeView (transfer encodings and charsets undone, HTML reduced
-to text by filters._mime) and the Subject; normalises it (NFKD, accents dropped, casefolded,
-punctuation to spaces, THREATS.md C1) and looks for those signs, in Spanish and English. Hands
-a hold verdict (configurable) to the pipeline, naming the signs it found.
+to text by filters._mime) and the Subject; normalises it (filters._fold: NFKD, accents
+dropped, casefolded, punctuation to spaces, THREATS.md C1) and looks for those signs, in
+Spanish and English, running a sign's patterns only when the text has the words they need
+(filters._prefilter). Hands a hold verdict (configurable) to the pipeline, naming the signs.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
+from filters import _fold, _prefilter
 from gateway.model import Action, Context, Message, Stage, Verdict
 
 RULE = "content.chain"
@@ -110,9 +111,13 @@ SIGNS: dict[str, tuple[str, ...]] = {
     ),
 }
 FORWARDING = "reenvío / forwarding"
-_COMPILED = {sign: re.compile("|".join(patterns)) for sign, patterns in SIGNS.items()}
+# Each pattern with the words a match needs; searched one by one, the leftmost match (the
+# first pattern on a tie) is what one alternation of them all would find
+_PATTERNS = {
+    sign: tuple((re.compile(pattern), _prefilter.clauses(pattern)) for pattern in patterns)
+    for sign, patterns in SIGNS.items()
+}
 # "FW: RV: Fwd: …": a message forwarded over and over is a chain's usual shape
-_SPACES = re.compile(r"[^a-z0-9$]+")
 _FORWARDED = re.compile(r"^(?:\s*(?:fw|fwd|rv|re|tr)\s*:){3,}", re.IGNORECASE)
 
 
@@ -127,21 +132,27 @@ class Settings:
 
 def normalise(text: str) -> str:
     """Accents dropped, casefolded, punctuation and whitespace collapsed to single spaces (C1)."""
-    # NFKD splits "í" into "i" + an accent and folds look-alikes (fullwidth, ligatures); dropping
-    # what is left outside ASCII removes the accents in one C-speed pass (the phrases are ASCII)
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
-    return _SPACES.sub(" ", plain).strip()
+    return _fold.fold(text)
 
 
 def signs(subject: str, text: str) -> tuple[tuple[str, str], ...]:
     """Each sign found, with the words that showed it."""
-    normal = normalise(f"{subject}\n{text}")
-    found = [
-        (sign, match.group()) for sign, pattern in _COMPILED.items() if (match := pattern.search(normal))
-    ]
+    folded = b" ".join(_fold.words(f"{subject}\n{text}"))
+    normal, present = folded.decode("ascii"), _prefilter.words(folded)
+    found = [(sign, match.group()) for sign in SIGNS if (match := _first(sign, normal, present))]
     if _FORWARDED.match(subject) and not any(sign == "cadena / chain" for sign, _ in found):
         found.append(("cadena / chain", subject.strip()[:40]))
     return tuple(found)
+
+
+def _first(sign: str, normal: str, present: set[bytes]) -> re.Match[str] | None:
+    """The sign's leftmost match; a pattern whose words are not all present cannot match."""
+    matches = (
+        match
+        for pattern, clauses in _PATTERNS[sign]
+        if _prefilter.admits(clauses, present) and (match := pattern.search(normal))
+    )
+    return min(matches, key=lambda match: match.start(), default=None)
 
 
 def is_chain(found: tuple[tuple[str, str], ...], min_signs: int) -> bool:

@@ -3,15 +3,19 @@ ordinary institutional mail passes; precision and recall measured on the whole f
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from filters import content_chain
 from filters.content_chain import Settings
 from gateway.model import Action, Context, Envelope, Message, Verdict
 from gateway.pipeline import parse
 from tests.conftest import MESSAGES, FixedClock, load
+from tests.filters.test_fold import definition
 
 RULE = "content.chain"
 CASES = sorted(p.stem for p in (MESSAGES / RULE).glob("*.eml"))
@@ -78,3 +82,51 @@ def test_corpus_files_are_real_messages() -> None:
     for case in CASES:
         raw = (Path(MESSAGES) / RULE / f"{case}.eml").read_bytes()
         assert raw.startswith(b"From: ") and b"\nSubject: " in raw and b"\nMessage-ID: " in raw
+
+
+# The matcher before issue 8 (one NFKD and one alternation per sign over the whole text), kept
+# as the oracle: the fold and the word filter must change the cost, never what is found
+REFERENCE = {sign: re.compile("|".join(patterns)) for sign, patterns in content_chain.SIGNS.items()}
+FORWARDED = re.compile(r"^(?:\s*(?:fw|fwd|rv|re|tr)\s*:){3,}", re.IGNORECASE)
+
+
+def reference_signs(subject: str, text: str) -> tuple[tuple[str, str], ...]:
+    normal = definition(f"{subject}\n{text}")
+    found = [
+        (sign, match.group()) for sign, pattern in REFERENCE.items() if (match := pattern.search(normal))
+    ]
+    if FORWARDED.match(subject) and not any(sign == "cadena / chain" for sign, _ in found):
+        found.append(("cadena / chain", subject.strip()[:40]))
+    return tuple(found)
+
+
+@pytest.mark.parametrize("path", sorted(MESSAGES.glob("*/*.eml")), ids=lambda path: path.stem)
+def test_every_test_message_finds_what_the_reference_finds(path: Path) -> None:
+    view = parse(Message("T", Envelope("ana@gto.gob.mx", ("luis@gto.gob.mx",)), raw=path.read_bytes())).view
+    if view is not None:
+        subject = " ".join(view.header("subject"))
+        assert content_chain.signs(subject, view.text) == reference_signs(subject, view.text)
+
+
+PATTERNS = [pattern for patterns in content_chain.SIGNS.values() for pattern in patterns]
+PHRASES = st.sampled_from(PATTERNS).flatmap(
+    lambda pattern: st.from_regex(pattern, fullmatch=True, alphabet=st.characters(codec="ascii"))
+)
+# ordinary words (some sharing a sign's words), accents, case, punctuation, "$", look-alikes
+WORDS = st.sampled_from(["el", "oficio", "a", "en", "tus", "días", "personas", "ESTA", "reenvía",
+                         "si", "no", "la", "lo", "to", "you", "will", "the", "$", "US$", "5", "¡", "…",
+                         "\u00a0", "\u201c", "Ｓ", "ﬁ", "i\u0301", "½", "_", "-", "\n"])  # fmt: skip
+
+
+@st.composite
+def letters(draw: st.DrawFn) -> str:
+    pieces = draw(st.lists(PHRASES | WORDS, max_size=40))
+    text = "".join(draw(st.sampled_from(["", " ", "  ", ", "])) + piece for piece in pieces)
+    accents = str.maketrans("aeiou", "áéíóú")
+    return text.translate(accents) if draw(st.booleans()) else text.upper() if draw(st.booleans()) else text
+
+
+@settings(max_examples=800, deadline=None)
+@given(letters(), st.sampled_from(["", "Aviso", "FW: RV: Fwd: mala suerte"]))
+def test_any_letter_finds_what_the_reference_finds(text: str, subject: str) -> None:
+    assert content_chain.signs(subject, text) == reference_signs(subject, text)
