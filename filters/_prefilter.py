@@ -7,7 +7,7 @@ regex parser, so the words cannot drift from the patterns. Understands literals,
 character classes, alternation, bounded repeats and \\b; whatever else a pattern holds (\\d+,
 unbounded repeats) counts as "could be anything", which weakens the filter and never makes it
 wrong. Lookarounds consume nothing and are skipped. Texts must be normalised: only [a-z0-9$ ].
-Hands each pattern's clauses to the rule, which asks ``admits(clauses, words(text))``.
+Hands each pattern's clauses to filters._phrases, which asks ``admits(clauses, words(text))``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ _BOUNDARY = "\x00"  # where the pattern has \b: a word may start or end there
 _LIMIT = 1024  # spellings per piece; the widest chain pattern needs 90
 _CLASS_LIMIT = 32  # characters in a class worth spelling out ([oa], not \d or [a-z])
 _WHOLE = re.compile(r"(?<=[ \x00])[a-z0-9]+(?=[ \x00])")
-_ZERO_WIDTH = (sre.ASSERT, sre.ASSERT_NOT)
-_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 
 
 def clauses(pattern: str) -> tuple[Clause, ...]:
@@ -44,14 +42,18 @@ def clauses(pattern: str) -> tuple[Clause, ...]:
     return tuple(sorted(found, key=lambda clause: (-min(map(len, clause)), sorted(clause))))
 
 
-def words(normal: bytes) -> set[bytes]:
-    """The whole words of a normalised text: its runs of [a-z0-9] (\\b also falls at a "$")."""
-    return set((normal.replace(b"$", b" ") if b"$" in normal else normal).split())
+def words(normal: bytes, split: list[bytes]) -> set[bytes]:
+    """The whole words of a normalised text (its runs of [a-z0-9]), given it and its split."""
+    # \b also falls at a "$": "us$10" holds the words "us" and "10"
+    return set(normal.replace(b"$", b" ").split()) if b"$" in normal else set(split)
 
 
 def admits(found: tuple[Clause, ...], present: set[bytes]) -> bool:
     """False only when no match is possible: some clause has none of its words in the text."""
-    return all(not clause.isdisjoint(present) for clause in found)
+    for clause in found:
+        if clause.isdisjoint(present):
+            return False
+    return True
 
 
 def _pieces(parsed: _parser.SubPattern) -> Iterator[set[str]]:

@@ -7,7 +7,7 @@ Trusts the decoded text of the MimeView (transfer encodings and charsets undone,
 to text by filters._mime) and the Subject; normalises it (filters._fold: NFKD, accents
 dropped, casefolded, punctuation to spaces, THREATS.md C1) and looks for those signs, in
 Spanish and English, running a sign's patterns only when the text has the words they need
-(filters._prefilter). Hands a hold verdict (configurable) to the pipeline, naming the signs.
+(filters._phrases). Hands a hold verdict (configurable) to the pipeline, naming the signs.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from filters import _fold, _prefilter
+from filters import _fold, _phrases, _prefilter
 from gateway.model import Action, Context, Message, Stage, Verdict
 
 RULE = "content.chain"
@@ -111,12 +111,7 @@ SIGNS: dict[str, tuple[str, ...]] = {
     ),
 }
 FORWARDING = "reenvío / forwarding"
-# Each pattern with the words a match needs; searched one by one, the leftmost match (the
-# first pattern on a tie) is what one alternation of them all would find
-_PATTERNS = {
-    sign: tuple((re.compile(pattern), _prefilter.clauses(pattern)) for pattern in patterns)
-    for sign, patterns in SIGNS.items()
-}
+_PHRASES = {sign: _phrases.prepare(patterns) for sign, patterns in SIGNS.items()}
 # "FW: RV: Fwd: …": a message forwarded over and over is a chain's usual shape
 _FORWARDED = re.compile(r"^(?:\s*(?:fw|fwd|rv|re|tr)\s*:){3,}", re.IGNORECASE)
 
@@ -137,22 +132,17 @@ def normalise(text: str) -> str:
 
 def signs(subject: str, text: str) -> tuple[tuple[str, str], ...]:
     """Each sign found, with the words that showed it."""
-    folded = b" ".join(_fold.words(f"{subject}\n{text}"))
-    normal, present = folded.decode("ascii"), _prefilter.words(folded)
-    found = [(sign, match.group()) for sign in SIGNS if (match := _first(sign, normal, present))]
+    split = _fold.words(f"{subject}\n{text}")
+    folded = b" ".join(split)
+    normal, present = folded.decode("ascii"), _prefilter.words(folded, split)
+    found = [
+        (sign, match.group())
+        for sign, phrases in _PHRASES.items()
+        if (match := _phrases.search(phrases, normal, present))
+    ]
     if _FORWARDED.match(subject) and not any(sign == "cadena / chain" for sign, _ in found):
         found.append(("cadena / chain", subject.strip()[:40]))
     return tuple(found)
-
-
-def _first(sign: str, normal: str, present: set[bytes]) -> re.Match[str] | None:
-    """The sign's leftmost match; a pattern whose words are not all present cannot match."""
-    matches = (
-        match
-        for pattern, clauses in _PATTERNS[sign]
-        if _prefilter.admits(clauses, present) and (match := pattern.search(normal))
-    )
-    return min(matches, key=lambda match: match.start(), default=None)
 
 
 def is_chain(found: tuple[tuple[str, str], ...], min_signs: int) -> bool:
