@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import ModuleType
@@ -99,12 +98,25 @@ def parse(msg: Message) -> Message:
     return replace(msg, view=_mime.parse(msg.raw, crlf_clean=msg.crlf_clean))
 
 
-def _modules(profile: Profile, stage: Stage) -> Iterable[tuple[str, ModuleType, object]]:
-    for rule in profile.order:
-        module = REGISTRY[rule]
-        settings = profile.settings(rule)
-        if stage in module.STAGES and getattr(settings, "enabled", True):
-            yield rule, module, settings
+_Plan = tuple[tuple[str, ModuleType, object], ...]
+# (id of a profile, stage) -> (that profile, its checks for the stage); a reload makes new profiles
+_plans: dict[tuple[int, Stage], tuple[Profile, _Plan]] = {}
+
+
+def _modules(profile: Profile, stage: Stage) -> _Plan:
+    """The enabled checks of ``profile`` for ``stage``, in order; worked out once per profile."""
+    cached = _plans.get((id(profile), stage))
+    if cached is not None and cached[0] is profile:
+        return cached[1]
+    plan = tuple(
+        (rule, REGISTRY[rule], profile.settings(rule))
+        for rule in profile.order
+        if stage in REGISTRY[rule].STAGES and getattr(profile.settings(rule), "enabled", True)
+    )
+    if len(_plans) > 256:
+        _plans.clear()
+    _plans[(id(profile), stage)] = (profile, plan)
+    return plan
 
 
 async def _run(module: ModuleType, msg: Message, ctx: Context[object], timeout: float) -> Verdict | None:
@@ -127,7 +139,7 @@ async def evaluate(stage: Stage, msg: Message, env: Environment, usage: Usage | 
     """Run the sender's profile for ``stage``: stop at the first reject, tempfail or suspend;
     collect every hold and tag; accept when nothing objects."""
     profile = env.config.profile_for(msg.envelope.mail_from)
-    modules = list(_modules(profile, stage))
+    modules = _modules(profile, stage)
     if usage is None:
         try:
             usage = await _usage(msg, env, modules)
@@ -141,7 +153,7 @@ async def evaluate(stage: Stage, msg: Message, env: Environment, usage: Usage | 
 
 
 async def _decide(msg: Message, env: Environment, profile: Profile,
-                  modules: list[tuple[str, ModuleType, object]], usage: Usage) -> Decision:  # fmt: skip
+                  modules: _Plan, usage: Usage) -> Decision:  # fmt: skip
     organization = Organization(env.config.organization.home_domains, env.config.organization.name)
     directory = env.current_directory()
     collected: list[Verdict] = []
@@ -164,7 +176,7 @@ async def snapshot(msg: Message, env: Environment) -> Usage | None:
     A snapshot only explains: the authoritative check of the rate limits and of a suspension
     is ``consume``'s transaction at acceptance, so reading it again at DATA would only cost."""
     profile = env.config.profile_for(msg.envelope.mail_from)
-    modules = [m for stage in (Stage.MAIL, Stage.DATA) for m in _modules(profile, stage)]
+    modules = _modules(profile, Stage.MAIL) + _modules(profile, Stage.DATA)
     try:
         return await _usage(msg, env, modules)
     except Exception:
@@ -172,7 +184,7 @@ async def snapshot(msg: Message, env: Environment) -> Usage | None:
         return None
 
 
-async def _usage(msg: Message, env: Environment, modules: list[tuple[str, ModuleType, object]]) -> Usage:
+async def _usage(msg: Message, env: Environment, modules: _Plan) -> Usage:
     key = sender_key(msg.envelope)
     if env.meter is None or not key or not any(rule in _USAGE_RULES for rule, _, _ in modules):
         return NO_USAGE
