@@ -20,6 +20,7 @@ _SPECIALS = "<>:;@,."
 # Something in a display name that a reader takes for an address (F1); NFKC folds "＠" to "@"
 _LOOKS_LIKE_ADDRESS = re.compile(r"[^\s<>()\"',;:@]+@[^\s<>()\"',;:@]+\.[^\s<>()\"',;:@]+")
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # C0 but tab, and DEL (THREATS.md M9/M18)
 
 
 class AddressError(ValueError):
@@ -47,6 +48,9 @@ class _Token:
 
 def domain_key(domain: str) -> str:
     """The form two domains are compared in (F1/F3): casefolded, no trailing dot, IDNA A-labels."""
+    if domain.isascii():
+        # NFKC leaves ASCII as it is, and IDNA too (or refuses it, which keeps it as it is)
+        return domain.lower().rstrip(".")
     domain = unicodedata.normalize("NFKC", domain).casefold().rstrip(".")
     try:
         return domain.encode("idna").decode("ascii")
@@ -91,8 +95,8 @@ def _quoted(value: str, start: int) -> tuple[str, int]:
 
 
 def _tokens(value: str) -> tuple[list[_Token], str]:
-    if any(ord(ch) < 0x20 and ch != "\t" or ord(ch) == 0x7F for ch in value):
-        raise AddressError("control character in address header")  # THREATS.md M9/M18
+    if _CONTROL.search(value):
+        raise AddressError("control character in address header")
     tokens: list[_Token] = []
     comments: list[str] = []
     index, spaced = 0, False

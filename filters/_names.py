@@ -81,7 +81,7 @@ def _unquote(raw: str, issues: list[str]) -> str:
 
 def unescape(text: str) -> str:
     """Raw UTF-8 in a header (RFC 6532) as text: email's BytesParser leaves it surrogate-escaped."""
-    if not any("\udc80" <= char <= "\udcff" for char in text):
+    if text.isascii() or not any("\udc80" <= char <= "\udcff" for char in text):
         return text
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
