@@ -158,6 +158,7 @@ EXTRAS = (
     "milter_postfix",
     "approval_queue",
     "stores",
+    "rules",
 )  # other benchmarks in bench/, run as they are
 
 

@@ -4,31 +4,43 @@ run of characters other than [a-z0-9$] one space.
 
 Trusts nothing: the text is decoded mail, any size and any script (callers bound the size).
 Hands the folded words, as ASCII bytes, to filters.content_chain. Costs one C-speed pass per
-step on the Latin-1 text most Spanish mail is (issue 8: NFKD of a whole 10 KB text and a
-regex substitution at every space cost 0.4 ms a message); NFKD runs only on the rare
-stretches beyond Latin-1 (curly quotes, emoji, fullwidth look-alikes).
+step (issue 8: NFKD of a whole 10 KB text and a regex substitution at every space cost 0.4 ms
+a message): text that Latin-1 or Windows-1252 can hold, nearly all Spanish mail, is folded by
+a byte table; NFKD runs only on the rest (emoji, fullwidth look-alikes, other scripts).
 """
 
 from __future__ import annotations
 
-import codecs
 import re
 import unicodedata
+from dataclasses import dataclass
 
-# Decomposition is per character, and canonical reordering moves only combining marks, never
-# an ASCII character (all are starters): folding piece by piece equals folding the whole text
-_ERRORS = "compuerta.nfkd-ascii"
-_STRETCH = 64  # fold at least this many characters per call: bounded calls, however mixed
 _OTHER = re.compile(r"[^a-z0-9$]")
+
+
+@dataclass(frozen=True)
+class _Table:
+    """How each byte of a single-byte charset folds: to one byte, to nothing, or to several."""
+
+    charset: str
+    one: bytes  # for bytes.translate
+    dropped: bytes  # "ß", "×", "“": NFKD leaves nothing in ASCII
+    wide: dict[bytes, bytes]  # "½" is "12", "…" is three spaces
 
 
 def words(text: str) -> list[bytes]:
     """The words of the folded text, in order."""
-    latin1 = text.encode("latin-1", _ERRORS)
-    for wide, folded in _WIDE.items():
-        if wide in latin1:
-            latin1 = latin1.replace(wide, folded)
-    return latin1.translate(_TABLE, _DROPPED).split()
+    for table in _TABLES:
+        try:
+            encoded = text.encode(table.charset)
+        except UnicodeEncodeError:
+            continue
+        for byte, folded in table.wide.items():
+            if byte in encoded:
+                encoded = encoded.replace(byte, folded)
+        return encoded.translate(table.one, table.dropped).split()
+    # ASCII is Latin-1: its table lowers the letters and spaces the rest
+    return _ascii(text).translate(_TABLES[0].one).split()
 
 
 def fold(text: str) -> str:
@@ -36,32 +48,26 @@ def fold(text: str) -> str:
     return b" ".join(words(text)).decode("ascii")
 
 
-def _slow(text: str) -> str:
-    """The definition, one NFKD over the text: for what Latin-1 cannot hold, and for tests."""
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
-    return _OTHER.sub(" ", plain)
+def _ascii(text: str) -> bytes:
+    # NFKD splits "í" into "i" and an accent, and folds look-alikes; what is not ASCII then goes
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore")
 
 
-def _beyond_latin1(error: UnicodeError) -> tuple[str, int]:
-    if not isinstance(error, UnicodeEncodeError):
-        raise error
-    end = max(error.end, min(len(error.object), error.start + _STRETCH))
-    return _slow(error.object[error.start : end]), end
-
-
-def _latin1_tables() -> tuple[bytes, bytes, dict[bytes, bytes]]:
-    """Each Latin-1 character folded: one byte (most), nothing ("ß", "×") or two ("½" is "12")."""
-    table, dropped, wide = bytearray(range(256)), bytearray(), {}
+def _table(charset: str) -> _Table:
+    # NFKD decomposes character by character, and its reordering moves only combining marks,
+    # never an ASCII character: folding each character alone is folding the whole text
+    one, dropped, wide = bytearray(range(256)), bytearray(), {}
     for code in range(256):
-        folded = _slow(chr(code)).encode("ascii")
+        character = bytes([code]).decode(charset, errors="ignore")  # cp1252 leaves five unused
+        folded = _OTHER.sub(" ", _ascii(character).decode("ascii").lower()).encode("ascii")
         if len(folded) == 1:
-            table[code] = folded[0]
+            one[code] = folded[0]
         elif not folded:
             dropped.append(code)
         else:
             wide[bytes([code])] = folded
-    return bytes(table), bytes(dropped), wide
+    return _Table(charset, bytes(one), bytes(dropped), wide)
 
 
-codecs.register_error(_ERRORS, _beyond_latin1)
-_TABLE, _DROPPED, _WIDE = _latin1_tables()
+# Latin-1 first: its encoder is a copy; Windows-1252 adds Outlook's curly quotes, dashes and "…"
+_TABLES = (_table("latin-1"), _table("cp1252"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,14 @@ def test_every_code_point_folds_as_nfkd() -> None:
     assert _fold.fold(spaced) == definition(spaced)
 
 
+@pytest.mark.parametrize("charset", ["latin-1", "cp1252"])
+def test_every_character_of_a_table_folds_as_nfkd(charset: str) -> None:
+    # the byte-table path: the whole text is in the charset
+    characters = bytes(range(256)).decode(charset, errors="ignore")
+    for text in (characters, "x".join(characters), " ".join(reversed(characters))):
+        assert text.encode(charset) and _fold.fold(text) == definition(text)
+
+
 def test_look_alikes_fold_to_the_phrase() -> None:
     # C1: fullwidth letters, a ligature, a combining accent, NBSP, "½" (two characters)
     assert _fold.fold("ＲＥＥＮＶＩＡＬＯ\u00a0a ½ ﬁn reenvi\u0301alo") == "reenvialo a 12 fin reenvialo"
@@ -35,7 +44,8 @@ def test_look_alikes_fold_to_the_phrase() -> None:
 
 
 LATIN = st.characters(min_codepoint=0, max_codepoint=0x17F)  # Spanish mail: mostly Latin-1
-TEXT = st.text(LATIN | st.characters(), max_size=400) | st.text(max_size=400)
+WINDOWS = st.sampled_from(bytes(range(256)).decode("cp1252", errors="ignore"))  # Outlook's “…”
+TEXT = st.text(LATIN | st.characters(), max_size=400) | st.text(WINDOWS, max_size=400) | st.text(max_size=400)
 
 
 @settings(max_examples=600, deadline=None)
@@ -46,7 +56,7 @@ def test_any_text_folds_as_nfkd(text: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(LATIN, max_size=80) | st.text(st.characters(min_codepoint=0x100), max_size=200)))
-def test_long_stretches_beyond_latin1_fold_as_nfkd(pieces: list[str]) -> None:
-    # stretches longer than the 64 characters folded per call, between Latin-1 runs
+def test_text_beyond_latin1_folds_as_nfkd(pieces: list[str]) -> None:
+    # Latin-1 runs (the table's path) mixed with what only NFKD folds
     text = "".join(pieces)
     assert _fold.fold(text) == definition(text)
