@@ -9,6 +9,7 @@ line on the way out; hands whole messages to gateway.outcome.settle().
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import logging
 import re
@@ -38,6 +39,10 @@ class SessionState:
     usage: Usage | None = None  # the sender's usage as read at this transaction's MAIL
 
 
+# Messages this large are parsed in the handler's parser thread (bench/: 1 MB mail)
+THREAD_PARSE_FROM = 256 << 10
+
+
 class Handler:
     """aiosmtpd hooks: every answer comes from the pipeline and the reply table."""
 
@@ -47,6 +52,9 @@ class Handler:
         self.max_sessions = services.env.config.smtp.max_sessions
         self.networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
         self.active: set[GatewaySMTP] = set()
+        # libmagic, zlib and the archive readers run there without the GIL while the loop
+        # serves the other sessions; one parse at a time, so memory stays what it was
+        self.parser = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="compuerta-parse")
 
     def configure(self, config: Config) -> None:
         """Take the listener's settings from ``config``; sessions opened from now on use them."""
@@ -101,13 +109,18 @@ class Handler:
         # GatewaySMTP reads DATA with gateway.data, which refuses bare CR/LF and NUL
         msg = replace(_message(server, session, mail), raw=raw, crlf_clean=isinstance(server, GatewaySMTP))
         try:
-            msg = pipeline.parse(msg)
+            msg = await self._parse(msg)
         except Exception:
             # The parser must never raise; if it does, tempfail rather than pass it unchecked.
             log.exception("%s parser raised", msg.id)
             return replies.INTERNAL_ERROR.line(detail="parse")
         decision = await pipeline.evaluate(Stage.DATA, msg, self.services.env, _state(server).usage)
         return await settle(msg, decision, self.services)
+
+    async def _parse(self, msg: Message) -> Message:
+        if len(msg.raw) < THREAD_PARSE_FROM:
+            return pipeline.parse(msg)  # cheaper than the hop to the thread and back
+        return await asyncio.get_running_loop().run_in_executor(self.parser, pipeline.parse, msg)
 
     async def handle_exception(self, error: Exception) -> str:
         log.exception("SMTP session error: %s", error)

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import smtplib
 
+from gateway.smtp import THREAD_PARSE_FROM
 from tests.conftest import Gateway, GatewayFactory, Sink, message, send
 
 EXE = base64.b64encode(b"MZ\x90\x00" + b"\x00" * 60 + b"PE\x00\x00" + b"\x00" * 200).decode()
@@ -43,6 +44,26 @@ async def test_pe_named_pdf_refused_by_true_type(gateway: Gateway, sink: Sink) -
     code, text = await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], with_attachment("acta.pdf"))
     assert code == 550 and "attach.dangerous" in text
     assert sink.handler.received == []
+
+
+async def test_large_message_parsed_in_the_parser_thread_is_judged_the_same(
+    gateway: Gateway, sink: Sink
+) -> None:
+    # past THREAD_PARSE_FROM the parse leaves the event loop: the same checks, the same verdicts
+    program = b"MZ\x90\x00" + b"\x00" * 60 + b"PE\x00\x00" + bytes(range(256)) * 1200
+    payload = base64.encodebytes(program).decode().replace("\n", "\r\n").rstrip()
+    assert len(payload) > THREAD_PARSE_FROM
+    code, text = await send(
+        gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], with_attachment("acta.pdf", payload)
+    )
+    assert code == 550 and "attach.dangerous" in text
+    clean = (
+        base64.encodebytes(b"%PDF-1.5\n" + bytes(range(256)) * 1200).decode().replace("\n", "\r\n").rstrip()
+    )
+    data = with_attachment("acta.pdf", clean)
+    code, text = await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], data)
+    assert code == 250, text
+    assert [r.data for r in sink.handler.received] == [data]
 
 
 async def test_26_mb_refused(gateway: Gateway, sink: Sink) -> None:
