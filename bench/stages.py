@@ -104,7 +104,11 @@ async def _one(
     clock.spent["read DATA"] = clock.spent.get("read DATA", 0.0) + time.process_time() - started
     clean = received.problem == smtp_data.Problem.NONE  # as gateway.smtp marks what it judged
     msg = Message(
-        "BENCH", Envelope(sample.mail_from, sample.rcpt_tos), raw=received.content, crlf_clean=clean
+        "BENCH",
+        Envelope(sample.mail_from, sample.rcpt_tos),
+        raw=received.content,
+        crlf_clean=clean,
+        dot_free=clean and received.dot_free,
     )
     before = sum(clock.spent.get(s, 0.0) for s in ("email tree", "transfer decode", "magic", "archive"))
     started = time.process_time()
@@ -125,6 +129,6 @@ async def _one(
     await store.record_decision(record)
     clock.spent["decision log"] = clock.spent.get("decision log", 0.0) + time.process_time() - started
     started, cpu = time.perf_counter(), time.process_time()
-    await transport.send(msg.envelope.mail_from, msg.envelope.rcpt_tos, msg.raw, msg.crlf_clean)
+    await transport.send(msg.envelope.mail_from, msg.envelope.rcpt_tos, msg.raw, msg.crlf_clean, msg.dot_free)
     clock.spent["relay"] = clock.spent.get("relay", 0.0) + time.process_time() - cpu
     clock.spent["relay, wall"] = clock.spent.get("relay, wall", 0.0) + time.perf_counter() - started

@@ -31,6 +31,7 @@ class Data:
     content: bytes
     problem: Problem = Problem.NONE
     size: int = 0
+    dot_free: bool = False  # no line of ``content`` starts with "." (nothing to dot-stuff)
 
 
 async def read(reader: asyncio.StreamReader, max_bytes: int) -> Data:
@@ -82,7 +83,8 @@ def judge(content: bytes) -> Data:
         return Data(b"", Problem.LINE_TOO_LONG, len(content))
     if b"\r\n." in content or content.startswith(b"."):
         content = (b"\r\n" + content).replace(b"\r\n.", b"\r\n")[2:]
-    return Data(content, Problem.NONE, len(content))
+        return Data(content, Problem.NONE, len(content))
+    return Data(content, Problem.NONE, len(content), dot_free=True)
 
 
 def _has_long_line(content: bytes) -> bool:

@@ -117,6 +117,7 @@ class Message:
     # ``raw`` has CRLF line ends only and no NUL: gateway.data.judge proved it, so the parser
     # and the relay need not count the bytes again (THREATS.md S1, S4, M9, M18)
     crlf_clean: bool = False
+    dot_free: bool = False  # and no line of ``raw`` starts with "." (RFC 5321 §4.5.2: nothing to stuff)
 
 
 class AccountState(enum.Enum):

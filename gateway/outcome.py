@@ -101,8 +101,9 @@ async def _touch(msg: Message, services: Services) -> None:
 async def _relay(msg: Message, decision: Decision, services: Services) -> str:
     data = _signed(msg, rules_header(decision) + msg.raw, services)
     try:
+        clean, dot_free = _proven(msg, data)
         result = await services.transport.send(
-            msg.envelope.mail_from, msg.envelope.rcpt_tos, data, _crlf_clean(msg, data)
+            msg.envelope.mail_from, msg.envelope.rcpt_tos, data, clean, dot_free
         )
     except UpstreamError as error:
         log.warning("%s upstream refused: %d %s", msg.id, error.code, error.text)
@@ -114,14 +115,18 @@ async def _relay(msg: Message, decision: Decision, services: Services) -> str:
     return replies.accepted(f"{msg.id}; {result.code} {result.text}", decision.rules)
 
 
-def _crlf_clean(msg: Message, data: bytes) -> bool:
-    """Whether ``data`` is proven CRLF-clean without a pass over it: it ends with ``msg.raw``,
-    which gateway.data proved clean, and only the headers put before it are checked."""
+def _proven(msg: Message, data: bytes) -> tuple[bool, bool]:
+    """What gateway.data proved of ``msg.raw`` that holds for ``data``, which ends with it: no
+    bare CR or LF; no line that starts with a dot. Only the headers put before it are read."""
     if not msg.crlf_clean:
-        return False
+        return False, False
     if data is msg.raw:
-        return True
-    return data.endswith(msg.raw) and is_crlf_clean(data[: len(data) - len(msg.raw)])
+        return True, msg.dot_free
+    if not data.endswith(msg.raw):
+        return False, False
+    head = data[: len(data) - len(msg.raw)]
+    clean = is_crlf_clean(head)
+    return clean, clean and msg.dot_free and not head.startswith(b".") and b"\r\n." not in head
 
 
 def _signed(msg: Message, data: bytes, services: Services) -> bytes:

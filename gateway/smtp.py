@@ -37,6 +37,7 @@ class SessionState:
 
     xforward: dict[str, str] = field(default_factory=dict)
     usage: Usage | None = None  # the sender's usage as read at this transaction's MAIL
+    received: smtp_data.Data | None = None  # this transaction's DATA, as gateway.data judged it
 
 
 # Messages this large are parsed in the handler's parser thread (bench/: 1 MB mail)
@@ -107,7 +108,10 @@ class Handler:
             _sender(envelope.mail_from), tuple(envelope.rcpt_tos), smtputf8=envelope.smtp_utf8
         )
         # GatewaySMTP reads DATA with gateway.data, which refuses bare CR/LF and NUL
-        msg = replace(_message(server, session, mail), raw=raw, crlf_clean=isinstance(server, GatewaySMTP))
+        judged = _state(server).received
+        clean = judged is not None and judged.content is raw
+        dot_free = clean and judged is not None and judged.dot_free
+        msg = replace(_message(server, session, mail), raw=raw, crlf_clean=clean, dot_free=dot_free)
         try:
             msg = await self._parse(msg)
         except Exception:
@@ -213,7 +217,11 @@ class GatewaySMTP(SMTP):
         status = _data_refusal(received.problem)
         if status is None:
             self.envelope.content = self.envelope.original_content = received.content
-            status = await self._call_handler_hook("DATA")
+            self.state.received = received
+            try:
+                status = await self._call_handler_hook("DATA")
+            finally:
+                self.state.received = None  # never kept past its transaction (a 25 MB message)
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         self.state.xforward.pop("IDENT", None)  # XFORWARD_README: per-transaction attribute
         await self.push(status)

@@ -49,9 +49,15 @@ class UpstreamError(Exception):
 
 class Transport(Protocol):
     async def send(
-        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, crlf_clean: bool = False
+        self,
+        mail_from: str,
+        rcpt_tos: tuple[str, ...],
+        data: bytes,
+        crlf_clean: bool = False,
+        dot_free: bool = False,
     ) -> SendResult:
-        """Relay ``data``; ``crlf_clean``: the caller proved it has no bare CR or LF."""
+        """Relay ``data``; the caller proved it has no bare CR or LF (``crlf_clean``), and that
+        no line starts with a dot as well (``dot_free``)."""
         ...
 
     async def close(self) -> None: ...
@@ -67,12 +73,18 @@ class SMTPTransport:
     _idle: list[aiosmtplib.SMTP] = field(default_factory=list)
 
     async def send(
-        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, crlf_clean: bool = False
+        self,
+        mail_from: str,
+        rcpt_tos: tuple[str, ...],
+        data: bytes,
+        crlf_clean: bool = False,
+        dot_free: bool = False,
     ) -> SendResult:
         started = time.perf_counter()
         clean = crlf_clean or is_crlf_clean(data)  # the caller's proof spares three passes
+        stuffed = dot_free and clean  # nothing to dot-stuff: spares a pass that finds nothing
         try:
-            result = await self._send_with_retry(mail_from, rcpt_tos, data, clean)
+            result = await self._send_with_retry(mail_from, rcpt_tos, data, _Proof(clean, stuffed))
         except UpstreamError as error:
             metrics.UPSTREAM.labels(result="tempfail" if error.temporary else "reject").inc()
             raise
@@ -81,7 +93,7 @@ class SMTPTransport:
         return result
 
     async def _send_with_retry(
-        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, clean: bool
+        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, clean: _Proof
     ) -> SendResult:
         client, _ = await self._acquire()
         try:
@@ -93,7 +105,7 @@ class SMTPTransport:
             return await self._transaction(client, mail_from, rcpt_tos, data, clean)
 
     async def _transaction(
-        self, client: aiosmtplib.SMTP, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, clean: bool
+        self, client: aiosmtplib.SMTP, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, clean: _Proof
     ) -> SendResult:
         healthy = False
         try:
@@ -141,6 +153,14 @@ class SMTPTransport:
                 client.close()
 
 
+@dataclass(frozen=True)
+class _Proof:
+    """What is known of the bytes to relay without a pass over them."""
+
+    crlf_clean: bool  # no bare CR or LF
+    stuffed: bool  # dot-stuffed already: no line starts with "." (RFC 5321 §4.5.2)
+
+
 class _Stale(Exception):
     """The first command on a reused connection found it closed."""
 
@@ -151,7 +171,7 @@ async def _exchange(
     rcpt_tos: tuple[str, ...],
     data: bytes,
     timeout: float,
-    clean: bool,
+    clean: _Proof,
 ) -> SendResult:
     await _mail(client, mail_from, data, timeout)
     refused: list[tuple[str, int, str]] = []
@@ -172,21 +192,24 @@ async def _exchange(
     return SendResult(response.code, response.message, tuple(refused))
 
 
-async def _data(client: aiosmtplib.SMTP, data: bytes, timeout: float, clean: bool) -> aiosmtplib.SMTPResponse:
+async def _data(
+    client: aiosmtplib.SMTP, data: bytes, timeout: float, clean: _Proof
+) -> aiosmtplib.SMTPResponse:
     """DATA with the message; CRLF-clean bytes (``clean``) skip aiosmtplib's two regex passes.
 
     aiosmtplib normalises line endings and dot-stuffs with regular expressions over the whole
     message (15-19 ms per MB, DESIGN.md); bytes that are already CRLF-clean, as everything the
     gateway relays is, only need the transparency dots (RFC 5321 §4.5.2), added with
-    ``bytes.replace``, which returns the same object when no line starts with a dot.
+    ``bytes.replace``, which returns the same object when no line starts with a dot; bytes
+    known to have no such line (``clean.stuffed``) skip even that pass.
     """
     protocol = client.protocol
-    if protocol is None or not clean:
+    if protocol is None or not clean.crlf_clean:
         return await client.data(data, timeout=timeout)
     start = await client.execute_command(b"DATA", timeout=timeout)
     if start.code != 354:
         raise aiosmtplib.SMTPDataError(start.code, start.message)
-    stuffed = (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
+    stuffed = data if clean.stuffed else _stuff(data)
     try:
         await _write(protocol, stuffed, timeout)
         protocol.write(b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n")
@@ -197,6 +220,10 @@ async def _data(client: aiosmtplib.SMTP, data: bytes, timeout: float, clean: boo
     if response.code != 250:
         raise aiosmtplib.SMTPDataError(response.code, response.message)
     return response
+
+
+def _stuff(data: bytes) -> bytes:
+    return (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
 
 
 async def _write(protocol: SMTPProtocol, data: bytes, timeout: float) -> None:
@@ -262,7 +289,12 @@ class MemoryTransport:
     refuse: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     async def send(
-        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, crlf_clean: bool = False
+        self,
+        mail_from: str,
+        rcpt_tos: tuple[str, ...],
+        data: bytes,
+        crlf_clean: bool = False,
+        dot_free: bool = False,
     ) -> SendResult:
         refused = tuple((r, *self.refuse[r]) for r in rcpt_tos if r in self.refuse)
         if len(refused) == len(rcpt_tos):

@@ -29,3 +29,10 @@ def test_long_line_found_among_many_short_ones() -> None:
 
 def test_transparency_dots_removed() -> None:
     assert judge(b"..uno\r\ndos\r\n...tres\r\n").content == b".uno\r\ndos\r\n..tres\r\n"
+
+
+def test_dot_free_only_when_no_line_starts_with_a_dot() -> None:
+    # the relay skips dot-stuffing on that word (RFC 5321 §4.5.2)
+    assert judge(b"Subject: a\r\n\r\nuno. dos.\r\n").dot_free
+    assert not judge(b"..uno\r\ndos\r\n").dot_free  # ".uno" after the dot is removed
+    assert not judge(b"Subject: a\r\n\r\n..\r\n").dot_free

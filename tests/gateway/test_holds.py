@@ -19,7 +19,12 @@ class ExplodingTransport:
         self.calls = 0
 
     async def send(
-        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, crlf_clean: bool = False
+        self,
+        mail_from: str,
+        rcpt_tos: tuple[str, ...],
+        data: bytes,
+        crlf_clean: bool = False,
+        dot_free: bool = False,
     ) -> SendResult:
         self.calls += 1
         raise RuntimeError("unexpected failure while sending a notice")

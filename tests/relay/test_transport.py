@@ -50,3 +50,13 @@ async def test_bytes_the_caller_proved_clean_are_still_dot_stuffed(sink: Sink) -
     finally:
         await transport.close()
     assert [r.data for r in sink.handler.received] == [data]
+
+
+async def test_bytes_proven_dot_free_arrive_byte_identical(sink: Sink) -> None:
+    data = b"Subject: sin puntos\r\n\r\nuno. dos.\r\n"
+    transport = SMTPTransport("127.0.0.1", sink.port)
+    try:
+        await transport.send("ana@gto.gob.mx", ("luis@gto.gob.mx",), data, crlf_clean=True, dot_free=True)
+    finally:
+        await transport.close()
+    assert [r.data for r in sink.handler.received] == [data]
