@@ -57,7 +57,8 @@ async def _read_chunks(reader: asyncio.StreamReader, max_bytes: int) -> tuple[li
             chunk = await reader.readuntil(b".\r\n")
         except asyncio.LimitOverrunError as error:
             chunk = await reader.read(error.consumed)
-        ended = chunk.endswith(b".\r\n") and (tail + chunk)[-5:-3] == b"\r\n"
+        # only the last bytes matter: no copy of a whole (up to 1 MB) chunk to look at them
+        ended = chunk.endswith(b".\r\n") and (tail + chunk[-5:])[-5:-3] == b"\r\n"
         if ended:
             chunk = chunk[:-3]
         size += len(chunk)
@@ -66,7 +67,7 @@ async def _read_chunks(reader: asyncio.StreamReader, max_bytes: int) -> tuple[li
             chunks.append(chunk)
         if ended:
             return (None if overflow else chunks), size
-        tail = (tail + chunk)[-2:]
+        tail = (tail + chunk[-2:])[-2:]
         if overflow:
             chunks.clear()
 
