@@ -25,6 +25,8 @@ MIN_RUN = 8 << 10  # shorter runs are cheaper to parse than to swap
 _PARSER = email.parser.BytesParser(policy=email.policy.compat32)
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _CHUNK = 1 << 20  # checked a slice at a time: no copy of a whole 25 MB run
+_LONGEST = 1000  # RFC 5321 §4.5.3.1.6: no line is longer (gateway.data refuses longer ones)
+_LINES = 256  # lines looked at in one step, at first
 _PREFIX = "CPTRUN"
 # Any token's shape, compiled once; Bodies keeps only the ones with its own random prefix
 _TOKEN = re.compile(_PREFIX + r"[0-9a-f]{16}(\d{8})")
@@ -76,6 +78,12 @@ def _runs(raw: bytes, min_run: int) -> list[tuple[int, int, bool]]:
     position = 0
     while (blank := raw.find(b"\r\n\r\n", position)) >= 0:
         start = blank + 4
+        stepped = _stepped(raw, start, min_run)
+        if stepped is not None:
+            end, dash, lines = stepped
+            runs.append((start, end, _canonical(raw, start, end, lines)))
+            position = dash + 2 if dash >= 0 else end
+            continue
         dash = raw.find(b"\r\n-", start)  # a line that starts with a dash may be a boundary
         end = len(raw) if dash < 0 else dash
         while raw.endswith(b"\r\n", start, end):
@@ -85,6 +93,50 @@ def _runs(raw: bytes, min_run: int) -> list[tuple[int, int, bool]]:
         if end - start >= min_run and (lines := _regular(raw, start, end)) >= 0:
             runs.append((start, end, _canonical(raw, start, end, lines)))
     return runs
+
+
+def _stepped(raw: bytes, start: int, min_run: int) -> tuple[int, int, int] | None:
+    """What the search below finds for a run at ``start`` (its end, the dash line after it and
+    its CRLFs), found by stepping from line end to line end instead of reading every byte for
+    a dash (0.7 ms per MB); None when the bytes there are anything but such a run.
+
+    A regular run holds no dash and no CR or LF off its line ends, so when it is followed by
+    nothing but empty lines and then a dash line or the end of the message, that dash line is
+    the first one after ``start`` and the run ends where the search's would.
+    """
+    length = raw.find(b"\r\n", start, start + _LONGEST) - start
+    if length <= 0:
+        return None
+    stride = length + 2
+    after = start  # past the lines of full length, each with its CRLF
+    block = _LINES
+    while True:  # a block of lines at a time: the slices stay small in a message of many parts
+        first = after + length
+        crs, lfs = (
+            raw[first : first + block * stride : stride],
+            raw[first + 1 : first + 1 + block * stride : stride],
+        )
+        full = min(len(crs) - len(crs.lstrip(b"\r")), len(lfs) - len(lfs.lstrip(b"\n")))
+        after += full * stride
+        if full < block:
+            break
+        block *= 2
+    if after >= len(raw) or raw[after] in b"\r-":
+        end = after - 2  # the last full line is the run's last
+    else:
+        end = raw.find(b"\r\n", after, after + length + 1)  # a shorter last line
+        end = len(raw) if end < 0 and len(raw) - after <= length else end
+    if end - start < max(min_run, 1):
+        return None
+    next_line = end
+    while raw.startswith(b"\r\n", next_line):
+        next_line += 2  # empty lines stay outside the run
+    if next_line < len(raw) and not (next_line > end and raw.startswith(b"-", next_line)):
+        return None
+    lines = _regular(raw, start, end)
+    if lines < 0:
+        return None
+    return end, (next_line - 2 if next_line < len(raw) else -1), lines
 
 
 def _regular(raw: bytes, start: int, end: int) -> int:

@@ -148,3 +148,49 @@ def test_a_token_of_another_prefix_stays_text() -> None:
            b"Content-Transfer-Encoding: base64\r\n\r\n" + body + b"\r\n--z--\r\nCPTRUN0123456789abcdef00000000\r\n")  # fmt: skip
     same_tree(raw)
     assert shape(_tree.parse(raw)) == shape(FEEDPARSER.parsebytes(raw))
+
+
+def plain_runs(raw: bytes, min_run: int) -> list[tuple[int, int, bool]]:
+    """_runs as it was before it stepped over runs: a search for the next dash line each time."""
+    runs: list[tuple[int, int, bool]] = []
+    position = 0
+    while (blank := raw.find(b"\r\n\r\n", position)) >= 0:
+        start = blank + 4
+        dash = raw.find(b"\r\n-", start)
+        end = len(raw) if dash < 0 else dash
+        while raw.endswith(b"\r\n", start, end):
+            end -= 2
+        position = max(end, start) if dash < 0 else dash + 2
+        if end - start >= min_run and (lines := _tree._regular(raw, start, end)) >= 0:
+            runs.append((start, end, _tree._canonical(raw, start, end, lines)))
+    return runs
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(LINES, max_size=40),
+    st.sampled_from([b"\r\n", b"\n"]),
+    st.booleans(),
+    st.sampled_from([1, 8, 200]),
+)
+def test_stepping_over_runs_finds_what_the_search_finds(
+    lines: list[bytes], newline: bytes, final: bool, min_run: int
+) -> None:
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=b1\r\n\r\n"
+        + newline.join(lines)
+        + (newline if final else b"")
+    )
+    assert _tree._runs(raw, min_run) == plain_runs(raw, min_run)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.recursive(
+    st.builds(lambda seed, size, width, blank: (seed, size, width, blank),
+              st.integers(0, 99), st.integers(0, 30000), st.sampled_from([4, 60, 76]), st.booleans()),
+    lambda children: st.lists(children, min_size=1, max_size=4), max_leaves=8,
+))  # fmt: skip
+def test_stepping_over_runs_in_nested_multiparts(tree: object) -> None:
+    raw = b"MIME-Version: 1.0\r\n" + render(tree, 0)
+    assert _tree._runs(raw, 1) == plain_runs(raw, 1)
+    assert _tree._runs(raw, _tree.MIN_RUN) == plain_runs(raw, _tree.MIN_RUN)
