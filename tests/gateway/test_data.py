@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.data import Problem, judge
 
@@ -36,3 +40,66 @@ def test_dot_free_only_when_no_line_starts_with_a_dot() -> None:
     assert judge(b"Subject: a\r\n\r\nuno. dos.\r\n").dot_free
     assert not judge(b"..uno\r\ndos\r\n").dot_free  # ".uno" after the dot is removed
     assert not judge(b"Subject: a\r\n\r\n..\r\n").dot_free
+
+
+def plain_judge(content: bytes) -> tuple[Problem, bytes, bool]:
+    """judge as it was before it stepped over blocks of equal lines: every byte read."""
+    crlf = content.count(b"\r\n")
+    if content.count(b"\r") != crlf or content.count(b"\n") != crlf:
+        return Problem.BARE_EOL, b"", False
+    if b"\0" in content:
+        return Problem.NUL, b"", False
+    start = 0
+    while len(content) - start > 1000:
+        newline = content.rfind(b"\n", start, start + 1002)
+        if newline < 0:
+            return Problem.LINE_TOO_LONG, b"", False
+        start = newline + 1
+    if b"\r\n." in content or content.startswith(b"."):
+        return Problem.NONE, (b"\r\n" + content).replace(b"\r\n.", b"\r\n")[2:], False
+    return Problem.NONE, content, True
+
+
+_LETTERS = bytes(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ+/="[n % 29] for n in range(256))
+
+
+def block(seed: int, lines: int, width: int) -> bytes:
+    data = random.Random(seed).randbytes(lines * width).translate(_LETTERS)
+    return b"".join(data[i : i + width] + b"\r\n" for i in range(0, len(data), width))
+
+
+PIECES = st.one_of(
+    st.sampled_from(
+        [
+            b"Subject: a\r\n",
+            b"\r\n",
+            b"--b1\r\n",
+            b"texto. con punto\r\n",
+            b".punto\r\n",
+            b"x" * 999 + b"\r\n",
+        ]
+    ),
+    st.builds(
+        block, st.integers(0, 9), st.integers(1, 3000), st.sampled_from([1, 4, 76, 998, 999, 1000, 1001])
+    ),
+)
+EDITS = st.lists(
+    st.tuples(
+        st.integers(0, 400_000),
+        st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"\0", b"\r\n.", b"-", b"y" * 1100]),
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(PIECES, max_size=12), EDITS, st.booleans())
+def test_stepping_over_blocks_judges_as_reading_every_byte(
+    pieces: list[bytes], edits: list[tuple[int, bytes]], final: bool
+) -> None:
+    content = b"Subject: grande\r\n\r\n" + b"\r\n".join(pieces) + (b"\r\n" if final else b"")
+    for position, edit in edits:
+        position %= len(content) + 1
+        content = content[:position] + edit + content[position:]
+    got = judge(content)
+    assert (got.problem, got.content, got.dot_free) == plain_judge(content)
