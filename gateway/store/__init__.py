@@ -291,7 +291,7 @@ class Store:
     # -- rate counters (gateway.store.usage) --------------------------------------------------
 
     async def usage(self, key: str, now: datetime) -> Usage:
-        return await _guard(_usage.usage(self.db, key, now))
+        return await _guard(_usage.snapshot(self.db, key, now))
 
     async def consume(self, charge: Charge, now: datetime, force: bool = False) -> Consumed:
         """Check the limits and record the message in one transaction (001 VI); a message

@@ -97,6 +97,9 @@ class PostgresDatabase:
         except (*_ERRORS, TimeoutError) as error:
             raise DatabaseError(str(error)) from error
 
+    async def quick(self, sql: str, *params: object) -> Row | None:
+        return await self.fetchone(sql, *params)
+
     @asynccontextmanager
     async def transaction(self, durable: bool = True) -> AsyncIterator[Executor]:
         async with self._acquire() as connection:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gateway.model import Charge, Usage
-from gateway.store.database import Database, Executor
+from gateway.store.database import Database, Executor, Row
 from gateway.store.directory import Change, log_change
 from gateway.store.times import parse, stamp
 
@@ -66,11 +66,21 @@ _USAGE = (
 )
 
 
+async def snapshot(db: Database, key: str, now: datetime) -> Usage:
+    """``key``'s consumption for the checks of one message: the store's quickest read."""
+    return _usage(await db.quick(_USAGE, *_usage_params(key, now)))
+
+
 async def usage(db: Executor, key: str, now: datetime) -> Usage:
     """``key``'s consumption in the windows ending at ``now``: one statement, one round trip."""
-    row = await db.fetchone(
-        _USAGE, key, stamp(now - MINUTE), key, stamp(now - DAY), key, stamp(now - HOUR), key
-    )
+    return _usage(await db.fetchone(_USAGE, *_usage_params(key, now)))
+
+
+def _usage_params(key: str, now: datetime) -> tuple[str, ...]:
+    return key, stamp(now - MINUTE), key, stamp(now - DAY), key, stamp(now - HOUR), key
+
+
+def _usage(row: Row | None) -> Usage:
     messages, recipients, hits, suspended = (int(str(v)) for v in row) if row else (0, 0, 0, 0)
     return Usage(messages, recipients, hits, suspended > 0)
 

@@ -6,6 +6,7 @@ Real SQLite files and the real PostgreSQL server (the ``store_url`` fixture runs
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from gateway.store import open_store
@@ -55,4 +56,22 @@ async def test_checkpoints_run_in_the_background(tmp_path: Path) -> None:
             break
         await asyncio.sleep(0.05)
     assert path.stat().st_size > 400_000
+    await db.close()
+
+
+async def test_quick_reads_see_every_commit_and_hold_no_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    db = await SQLiteDatabase.open(str(path), checkpoint_every=3600)
+    async with db.transaction() as tx:
+        await tx.execute("CREATE TABLE t (x INTEGER)")
+        await tx.execute("INSERT INTO t VALUES (7)")
+    assert await db.quick("SELECT x FROM t") == (7,)
+    # Another process writes: the loop's reader sees it at its next read
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("INSERT INTO t VALUES (8)")
+    assert await db.quick("SELECT max(x) FROM t") == (8,)
+    # The read ended with the query: a checkpoint can copy and truncate the whole WAL (a reader
+    # left inside a read transaction would make it report busy and keep the WAL growing)
+    assert other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone() == (0, 0, 0)
+    other.close()
     await db.close()
