@@ -59,7 +59,7 @@ class Profile:
         "sender.external", "sender.domain", "attach.dangerous", "attach.media", "attach.uncompressed",
         "freemail.mass", "masivo", "freemail.list", "rate.recipients", "content.chain", "rcpt.visible",
     )  # fmt: skip
-    check_timeout: float = 10.0  # seconds a single check may take (style rule 12)
+    check_timeout: float = 10.0  # seconds the checks of one stage may take together (style rule 12)
     size_max: size_max.Settings = field(default_factory=size_max.Settings)
     rcpt_max: rcpt_max.Settings = field(default_factory=rcpt_max.Settings)
     attach_dangerous: attach_dangerous.Settings = field(default_factory=attach_dangerous.Settings)

@@ -13,7 +13,8 @@ def stamp(moment: datetime) -> str:
     """``moment`` as "2026-11-23T10:00:00.000000Z" (always with microseconds)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime, and this runs a few times per message
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse(text: str) -> datetime:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from filters import content_chain
 from gateway import smtp
 from gateway.outcome import Services
 from gateway.pipeline import Environment
@@ -168,3 +169,24 @@ async def test_clock_jumps(gateway_factory: GatewayFactory, sink: Sink) -> None:
         held = await gateway.store.held(ticket)
         assert held is not None and held.deadline is not None and held.deadline > held.created_at
     assert len([r for r in sink.handler.received if r.rcpt_tos == [LUIS]]) == 5
+
+
+async def test_a_check_that_hangs_tempfails(
+    gateway_factory: GatewayFactory,
+    sink: Sink,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A bug injected into one check (it waits forever): the stage's time limit names it, the
+    # client gets 451 and retries later, nothing reaches upstream; the gateway keeps serving
+    async def hangs(msg: object, ctx: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(content_chain, "check", hangs)
+    gateway = await gateway_factory(sink.port, {"profile": {"check_timeout": 0.2}})
+    code, text = await send(gateway.port, ANA, [LUIS], message())
+    assert code == 451 and text.startswith("4.3.0") and "(internal.error)" in text
+    assert "check content.chain timed out" in caplog.text
+    assert sink.handler.received == []
+    monkeypatch.undo()
+    assert (await send(gateway.port, ANA, [LUIS], message()))[0] == 250
