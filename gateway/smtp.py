@@ -15,6 +15,8 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass, field, replace
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -183,6 +185,21 @@ class GatewaySMTP(SMTP):
             self.state.xforward[key.upper()] = value
         log.info("XFORWARD from %r: %s", self.session.peer if self.session else "?", arg[:300])
         await self.push("250 2.0.0 Ok")
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's own parse of the address in MAIL and RCPT, without the typing.Protocol
+        class it defines on every call (50 us of the 100 this takes, twice per message)."""
+        if not arg:
+            return "", ""
+        try:
+            parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
+            address, rest = parse(arg)
+        except HeaderParseError:
+            return None, None
+        addr = str(address.addr_spec)
+        if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return addr, str(rest)
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         await self._unless_control("MAIL", arg)

@@ -102,21 +102,22 @@ class SQLiteDatabase:
 
     @classmethod
     async def open(cls, path: str, checkpoint_every: float = 1.0) -> SQLiteDatabase:
+        opened: list[aiosqlite.Connection] = []
         try:
-            connection = await _connect(path)
+            opened.append(await _connect(path))
             # synchronous=FULL: a committed hold survives a power cut, not only a crash. No
             # automatic checkpoints: the commit that crosses the WAL's threshold would copy the
             # pages back and fsync the database while every session waits on it; a second
             # connection does it in the background instead (``_checkpoint``).
             for pragma in ("synchronous=FULL", "wal_autocheckpoint=0"):
-                await connection.execute(f"PRAGMA {pragma}")
-            checkpointer = await _connect(path)
+                await opened[0].execute(f"PRAGMA {pragma}")
+            opened.append(await _connect(path, wal=False))
             reader = _reader(path)
         except sqlite3.Error as error:
-            if "connection" in locals():
+            for connection in opened:
                 await connection.close()
             raise DatabaseError(f"cannot open SQLite database {path}: {error}") from error
-        return cls(connection, checkpointer, reader, checkpoint_every)
+        return cls(opened[0], opened[1], reader, checkpoint_every)
 
     async def quick(self, sql: str, *params: object) -> Row | None:
         """On this thread, in tens of microseconds: a WAL reader never waits for writers, and
@@ -195,12 +196,32 @@ def _reader(path: str) -> sqlite3.Connection:
     return reader
 
 
-async def _connect(path: str) -> aiosqlite.Connection:
+async def _connect(path: str, wal: bool = True) -> aiosqlite.Connection:
+    """A connection that waits up to 5 s for locks; ``wal``: switch the file to WAL mode (it
+    stays so: the other connections of the process only need the first one to do it)."""
     connection = await aiosqlite.connect(path, isolation_level=None)
-    # busy_timeout first: another node migrating holds the lock that journal_mode=WAL needs
-    for pragma in ("busy_timeout=5000", "journal_mode=WAL"):
-        await connection.execute(f"PRAGMA {pragma}")
+    try:
+        # busy_timeout first: another node migrating holds the lock that journal_mode=WAL needs
+        await connection.execute("PRAGMA busy_timeout=5000")
+        if wal:
+            await _wal(connection)
+    except sqlite3.Error:
+        await connection.close()
+        raise
     return connection
+
+
+async def _wal(connection: aiosqlite.Connection) -> None:
+    # Two processes switching a new file at once may deadlock on the lock upgrade, and SQLite
+    # then answers "locked" to one of them at once instead of waiting: try again
+    for attempt in range(50):
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == 49:
+                raise
+            await asyncio.sleep(0.1)
 
 
 async def _rollback(connection: aiosqlite.Connection) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import smtplib
+from types import SimpleNamespace
 
-from gateway.smtp import THREAD_PARSE_FROM
+import pytest
+from aiosmtpd.smtp import SMTP
+
+from gateway.smtp import THREAD_PARSE_FROM, GatewaySMTP
 from tests.conftest import Gateway, GatewayFactory, Sink, message, send
 
 EXE = base64.b64encode(b"MZ\x90\x00" + b"\x00" * 60 + b"PE\x00\x00" + b"\x00" * 200).decode()
@@ -201,3 +205,17 @@ async def test_upstream_connections_are_pooled(gateway: Gateway, sink: Sink) -> 
         assert code == 250
     assert len(sink.handler.received) == 5
     assert sink.handler.greetings == 1
+
+
+@pytest.mark.parametrize("limit", [0, 64])
+def test_address_parse_is_aiosmtpd_s(limit: int) -> None:
+    # GatewaySMTP._getaddr is aiosmtpd's without its per-call class definition: same answers
+    cases = [
+        "", "<>", "<ana@gto.gob.mx>", "<ana@gto.gob.mx> SIZE=100 BODY=8BITMIME", "ana@gto.gob.mx",
+        "<@relay.mx:ana@gto.gob.mx>", '<"ana perez"@gto.gob.mx>', "<ana@[10.0.0.1]>", "<ana@>",
+        "<ana", "ana@gto.gob.mx SMTPUTF8", "<ñandú@gto.gob.mx>", "<" + "x" * 65 + "@gto.gob.mx>",
+        "<ana@gto.gob.mx>>", "  <ana@gto.gob.mx>", "<ana..perez@gto.gob.mx>", "<(comment)ana@gto.gob.mx>",
+    ]  # fmt: skip
+    server = SimpleNamespace(local_part_limit=limit)
+    for case in cases:
+        assert GatewaySMTP._getaddr(server, case) == SMTP._getaddr(server, case), case  # type: ignore[arg-type]
