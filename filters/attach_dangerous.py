@@ -50,6 +50,7 @@ class Settings:
         "application/x-shellscript",
         "text/x-perl",
         "text/x-python",
+        "text/x-script.python",  # what libmagic 5.44 names Python (THREATS.md M11)
         "text/x-vbscript",
         "application/javascript",
         "application/java-archive",

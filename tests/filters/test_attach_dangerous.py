@@ -38,6 +38,7 @@ HITS = {
     "pe-named-pdf": "informe.pdf (application/x-dosexec)",
     "com-without-name": "1.2 (application/x-dosexec)",
     "script-named-txt": "notas.txt (text/x-shellscript)",
+    "python-named-txt": "datos.txt (text/x-script.python)",
     "base64-case-whitespace": "a.pdf (application/x-dosexec)",  # M12: "BASE64 \t" still decoded
     "base64-concatenated": "a.pdf (application/x-dosexec)",  # M13: every padded segment decoded
     # hidden places (M14, M19, M20, Z1, Z2)

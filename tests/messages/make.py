@@ -207,6 +207,9 @@ def dangerous() -> dict[str, str]:
         "com-without-name": lambda c: mixed(c, attachment(COM,
             "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n")),
         "script-named-txt": lambda c: mixed(c, simple("text/plain", "notas.txt", b"#!/bin/sh\nrm -rf ~\n")),
+        # libmagic 5.44+ names Python "text/x-script.python", not "text/x-python"
+        "python-named-txt": lambda c: mixed(c, simple("text/plain", "datos.txt",
+                                                      b"import os\nimport sys\n\ndef main():\n    os.system(sys.argv[1])\n")),
         "duplicate-disposition": lambda c: mixed(c, attachment(PDF,
             'Content-Type: application/pdf\nContent-Transfer-Encoding: base64\n'
             'Content-Disposition: attachment; filename="oficio.pdf"\nContent-Disposition: inline\n')),
