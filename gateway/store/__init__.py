@@ -33,7 +33,7 @@ from gateway.model import (
     Usage,
     User,
 )
-from gateway.store import audit, moderation, outbox, stats, users
+from gateway.store import audit, moderation, outbox, script, stats, users
 from gateway.store import directory as _directory
 from gateway.store import progress as progress_query
 from gateway.store import usage as _usage
@@ -118,12 +118,7 @@ class Store:
             if not rows:
                 return
             try:
-                async with self.db.transaction(durable=False) as tx:
-                    await tx.executemany(
-                        "INSERT INTO decisions (message_id, at, stage, sender, recipients, size,"
-                        " rules, action, ticket) VALUES (?,?,?,?,?,?,?,?,?)",
-                        [_decision_row(r) for r in rows],
-                    )
+                await self.db.run(partial(_log_decisions, [_decision_row(r) for r in rows]), durable=False)
             except DatabaseError as error:
                 # The messages themselves are safe (relayed or held); only their log line is lost.
                 log.error("decision log: %d rows not written: %s", len(rows), error)
@@ -348,6 +343,14 @@ async def _open_database(url: str) -> Database:
 
         return await PostgresDatabase.open(url)
     raise StoreError(f"unsupported store url {url!r}")
+
+
+def _log_decisions(rows: list[tuple[object, ...]]) -> script.Script[None]:
+    yield script.many(
+        "INSERT INTO decisions (message_id, at, stage, sender, recipients, size, rules, action, ticket)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
 
 
 def _decision_row(r: DecisionRecord) -> tuple[object, ...]:

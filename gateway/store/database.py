@@ -11,12 +11,17 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import aiosqlite
 
-Row = tuple[object, ...]
+from gateway.store.script import ScriptFactory, run_sync
+
+Row = tuple[object, ...]  # the same alias as gateway.store.script.Row
+
+_T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +47,11 @@ class Database(Executor, Protocol):
     async def quick(self, sql: str, *params: object) -> Row | None:
         """``fetchone`` for a small indexed read on the hot path (the rate snapshot of every
         message). SQLite may run it on the caller's thread: never for a large result."""
+        ...
+
+    async def run(self, script: ScriptFactory[_T], durable: bool = True) -> _T:
+        """Run ``script`` (gateway.store.script) as one transaction, like ``transaction``; for
+        the hot paths: SQLite runs it in one call on its writer thread."""
         ...
 
     def transaction(self, durable: bool = True) -> AbstractAsyncContextManager[Executor]:
@@ -92,9 +102,13 @@ class SQLiteDatabase:
     dialect = "sqlite"
 
     def __init__(self, connection: aiosqlite.Connection, checkpointer: aiosqlite.Connection,
-                 reader: sqlite3.Connection, checkpoint_every: float) -> None:  # fmt: skip
+                 reader: sqlite3.Connection, writer: sqlite3.Connection,
+                 checkpoint_every: float) -> None:  # fmt: skip
         self._inner = _Connection(connection)
         self._reader = reader
+        # Scripts (gateway.store.script) run whole on this connection, in this one thread
+        self._writer = writer
+        self._writes = ThreadPoolExecutor(1, thread_name_prefix="compuerta-sqlite")
         self._lock = asyncio.Lock()
         self._durable = True  # the connection's PRAGMA synchronous is FULL (else NORMAL)
         self._checkpointer = checkpointer
@@ -113,11 +127,34 @@ class SQLiteDatabase:
                 await opened[0].execute(f"PRAGMA {pragma}")
             opened.append(await _connect(path, wal=False))
             reader = _reader(path)
+            writer = _writer(path)
         except sqlite3.Error as error:
             for connection in opened:
                 await connection.close()
             raise DatabaseError(f"cannot open SQLite database {path}: {error}") from error
-        return cls(opened[0], opened[1], reader, checkpoint_every)
+        return cls(opened[0], opened[1], reader, writer, checkpoint_every)
+
+    async def run(self, script: ScriptFactory[_T], durable: bool = True) -> _T:
+        """The whole transaction in one call on the writer thread: the write lock is taken and
+        released there, with no wait on the event loop in between."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writes, self._run, script, durable)
+
+    def _run(self, script: ScriptFactory[_T], durable: bool) -> _T:
+        writer = self._writer
+        try:
+            writer.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            writer.execute("BEGIN IMMEDIATE")
+            try:
+                value = run_sync(script(), writer)
+                writer.execute("COMMIT")
+            except BaseException:
+                if writer.in_transaction:
+                    writer.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            raise DatabaseError(str(error)) from error
+        return value
 
     async def quick(self, sql: str, *params: object) -> Row | None:
         """On this thread, in tens of microseconds: a WAL reader never waits for writers, and
@@ -185,6 +222,8 @@ class SQLiteDatabase:
             log.warning("SQLite checkpoint at close failed: %s", error)
         await self._checkpointer.close()
         self._reader.close()
+        await asyncio.get_running_loop().run_in_executor(self._writes, self._writer.close)
+        self._writes.shutdown()
         await self._inner.connection.close()
 
 
@@ -194,6 +233,14 @@ def _reader(path: str) -> sqlite3.Connection:
     for pragma in ("busy_timeout=0", "query_only=1"):
         reader.execute(f"PRAGMA {pragma}")
     return reader
+
+
+def _writer(path: str) -> sqlite3.Connection:
+    # Used only by the writer thread (check_same_thread off: it is made here, used there)
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("PRAGMA busy_timeout=5000")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    return writer
 
 
 async def _connect(path: str, wal: bool = True) -> aiosqlite.Connection:

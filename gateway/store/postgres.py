@@ -11,10 +11,14 @@ import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
+from typing import TypeVar
 
 import asyncpg
 
 from gateway.store.database import DatabaseError, Executor, Row
+from gateway.store.script import ScriptFactory, run_async
+
+_T = TypeVar("_T")
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -99,6 +103,10 @@ class PostgresDatabase:
 
     async def quick(self, sql: str, *params: object) -> Row | None:
         return await self.fetchone(sql, *params)
+
+    async def run(self, script: ScriptFactory[_T], durable: bool = True) -> _T:
+        async with self.transaction(durable) as tx:
+            return await run_async(script(), tx)
 
     @asynccontextmanager
     async def transaction(self, durable: bool = True) -> AsyncIterator[Executor]:

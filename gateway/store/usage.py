@@ -12,10 +12,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from gateway.model import Charge, Usage
+from gateway.store import script
 from gateway.store.database import Database, Executor, Row
 from gateway.store.directory import Change, log_change
+from gateway.store.script import Script
 from gateway.store.times import parse, stamp
 
 MINUTE = timedelta(minutes=1)
@@ -49,13 +52,10 @@ class Consumed:
     usage: Usage = field(default_factory=Usage)
 
 
-async def _lock(tx: Executor, key: str, now: datetime) -> None:
-    # The write is the lock: concurrent consumers of one sender serialise here
-    await tx.execute(
-        "INSERT INTO rate_senders (sender, touched) VALUES (?, ?)"
-        " ON CONFLICT (sender) DO UPDATE SET touched = excluded.touched",
-        key, stamp(now),
-    )  # fmt: skip
+_LOCK = (
+    "INSERT INTO rate_senders (sender, touched) VALUES (?, ?)"
+    " ON CONFLICT (sender) DO UPDATE SET touched = excluded.touched"
+)
 
 
 _USAGE = (
@@ -104,30 +104,34 @@ async def consume(db: Database, charges: list[Consumption]) -> list[Consumed]:
     """Check each charge against the windows and record it, all in one transaction (group
     commit), in order, so each one sees the ones before it; ``force`` skips the check (a held
     message released by its approvers is sent whatever it costs)."""
+    return await db.run(partial(_consume_all, db.dialect, charges), durable=False)
+
+
+def _consume_all(dialect: str, charges: list[Consumption]) -> Script[list[Consumed]]:
     done: dict[int, Consumed] = {}
-    async with db.transaction(durable=False) as tx:
-        # PostgreSQL: lock the senders' rows in one order, so two nodes' batches never deadlock
-        for index in sorted(range(len(charges)), key=lambda i: charges[i].charge.key):
-            done[index] = await _consume_one(tx, db.dialect, charges[index])
+    # PostgreSQL: lock the senders' rows in one order, so two nodes' batches never deadlock
+    for index in sorted(range(len(charges)), key=lambda i: charges[i].charge.key):
+        done[index] = yield from _consume_one(dialect, charges[index])
     return [done[index] for index in range(len(charges))]
 
 
-async def _consume_one(tx: Executor, dialect: str, item: Consumption) -> Consumed:
+def _consume_one(dialect: str, item: Consumption) -> Script[Consumed]:
     charge, now = item.charge, item.now
     if dialect != "sqlite":
-        await _lock(tx, charge.key, now)  # SQLite's BEGIN IMMEDIATE already serialises writers
-    current = await usage(tx, charge.key, now)
+        # The write is the lock: concurrent consumers of one sender serialise here (SQLite's
+        # BEGIN IMMEDIATE already serialises writers)
+        yield script.execute(_LOCK, charge.key, stamp(now))
+    current = _usage((yield script.one(_USAGE, *_usage_params(charge.key, now))))
     over = None if item.force else _over(charge, current)
     if over is not None:
         return Consumed(0, over, current)
-    row = await tx.fetchone(
+    row = yield script.one(
         "INSERT INTO usage_events (sender, at, recipients) VALUES (?, ?, ?) RETURNING id",
         charge.key, stamp(now), charge.recipients,
     )  # fmt: skip
-    assert row is not None
     event = int(str(row[0]))
     if event % _SWEEP_EVERY == 0:
-        await tx.execute(
+        yield script.execute(
             "DELETE FROM usage_events WHERE sender = ? AND at <= ?", charge.key, stamp(now - DAY)
         )
     return Consumed(event, None, current)

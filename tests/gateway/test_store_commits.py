@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from functools import partial
 from pathlib import Path
 
-from gateway.store import open_store
+import pytest
+
+from gateway.store import open_store, script
 from gateway.store.database import SQLiteDatabase
 
 
@@ -75,3 +78,26 @@ async def test_quick_reads_see_every_commit_and_hold_no_snapshot(tmp_path: Path)
     assert other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone() == (0, 0, 0)
     other.close()
     await db.close()
+
+
+def _fill(values: list[int]) -> script.Script[tuple[int, int]]:
+    yield script.execute("CREATE TABLE IF NOT EXISTS s (x INTEGER)")
+    yield script.many("INSERT INTO s (x) VALUES (?)", [(v,) for v in values])
+    total = yield script.one("SELECT sum(x) FROM s")
+    rows = yield script.Step(script.Want.ALL, "SELECT x FROM s ORDER BY x")
+    return int(str(total[0])), len(rows)
+
+
+def _fill_then_fail() -> script.Script[None]:
+    yield from _fill([100])
+    raise RuntimeError("a bug halfway through")
+
+
+async def test_a_script_is_one_transaction(store_url: str) -> None:
+    store = await open_store(store_url)
+    assert await store.db.run(partial(_fill, [1, 2, 3]), durable=False) == (6, 3)
+    # A script that fails commits nothing of what it did
+    with pytest.raises(RuntimeError):
+        await store.db.run(_fill_then_fail)
+    assert await store.db.fetchall("SELECT x FROM s ORDER BY x") == [(1,), (2,), (3,)]
+    await store.close()
