@@ -19,6 +19,7 @@ _WINDOW = 1 << 20  # how much the reader may buffer while looking for the end of
 _STEP_FROM = 64 << 10  # smaller DATA is cheaper to read byte by byte than to step over
 _MIN_BLOCK = 64  # lines: fewer are read byte by byte
 _MISSES = 64  # blank lines not followed by a block before the rest is read byte by byte
+_REACH = 256 << 10  # how far to look for the next blank line
 
 
 class Problem(enum.Enum):
@@ -115,7 +116,8 @@ def _stepped(content: bytes) -> tuple[int, bool, bool] | None:
     crlf, long, dotted = 0, False, False
     stretch = scan = 0  # where the part to read byte by byte begins; where to look for a blank line
     misses = _MISSES
-    while misses and (blank := content.find(b"\r\n\r\n", scan)) >= 0:
+    # a blank line far from the last one is prose, not a part's header: the rest is read byte by byte
+    while misses and (blank := content.find(b"\r\n\r\n", scan, scan + _REACH)) >= 0:
         start = blank + 4
         block = _block(content, start)
         if block is None:
