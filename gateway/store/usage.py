@@ -67,13 +67,9 @@ _USAGE = (
 
 
 async def snapshot(db: Database, key: str, now: datetime) -> Usage:
-    """``key``'s consumption for the checks of one message: the store's quickest read."""
+    """``key``'s consumption in the windows ending at ``now`` (the checks' snapshot): one
+    statement, the store's quickest read."""
     return _usage(await db.quick(_USAGE, *_usage_params(key, now)))
-
-
-async def usage(db: Executor, key: str, now: datetime) -> Usage:
-    """``key``'s consumption in the windows ending at ``now``: one statement, one round trip."""
-    return _usage(await db.fetchone(_USAGE, *_usage_params(key, now)))
 
 
 def _usage_params(key: str, now: datetime) -> tuple[str, ...]:
