@@ -133,6 +133,7 @@ class SMTPTransport:
         )
         try:
             await client.connect()
+            await _greet(client)
         except (aiosmtplib.SMTPException, OSError) as error:
             log.warning("upstream %s:%d unreachable: %s", self.host, self.port, error)
             raise UpstreamError(451, f"4.4.1 upstream unreachable ({type(error).__name__})") from error
@@ -151,6 +152,15 @@ class SMTPTransport:
                 await asyncio.wait_for(client.quit(), 2)
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 client.close()
+
+
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO at once, so that the first message on a connection already knows what upstream
+    offers (8BITMIME, SMTPUTF8); one that only speaks HELO gets it at the first command."""
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        pass
 
 
 @dataclass(frozen=True)
@@ -173,10 +183,10 @@ async def _exchange(
     timeout: float,
     clean: _Proof,
 ) -> SendResult:
-    await _mail(client, mail_from, data, timeout)
+    encoding = await _mail(client, mail_from, rcpt_tos, data, timeout)
     refused: list[tuple[str, int, str]] = []
     for rcpt in rcpt_tos:
-        failure = await _rcpt(client, rcpt, timeout)
+        failure = await _rcpt(client, rcpt, encoding, timeout)
         if failure is not None:
             refused.append((rcpt, *failure))
     if len(refused) == len(rcpt_tos):
@@ -244,23 +254,33 @@ def is_crlf_clean(data: bytes) -> bool:
     return data.count(b"\r") == crlf and data.count(b"\n") == crlf
 
 
-async def _mail(client: aiosmtplib.SMTP, mail_from: str, data: bytes, timeout: float) -> None:
+async def _mail(
+    client: aiosmtplib.SMTP, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, timeout: float
+) -> str:
+    """MAIL FROM; returns the encoding of the transaction's addresses: UTF-8 when one of them
+    is internationalised (RFC 6531, SMTPUTF8), which upstream must then offer."""
     options = ["BODY=8BITMIME"] if client.supports_extension("8bitmime") and not data.isascii() else []
-    if not mail_from.isascii() and client.supports_extension("smtputf8"):
+    encoding = "ascii"
+    if not all(address.isascii() for address in (mail_from, *rcpt_tos)):
+        if not client.supports_extension("smtputf8"):
+            # RFC 6531 §3.4: the message cannot be relayed as it is; a bounce says why
+            raise UpstreamError(553, "5.6.7 upstream does not accept UTF-8 addresses (SMTPUTF8)")
         options.append("SMTPUTF8")
+        encoding = "utf-8"
     try:
-        await client.mail(mail_from, options=options, timeout=timeout)
+        await client.mail(mail_from, options=options, encoding=encoding, timeout=timeout)
     except aiosmtplib.SMTPServerDisconnected as error:
         raise _Stale() from error
     except aiosmtplib.SMTPResponseException as error:
         raise UpstreamError(error.code, error.message) from error
     except (aiosmtplib.SMTPException, OSError) as error:
         raise UpstreamError(451, f"4.4.2 upstream error ({type(error).__name__})") from error
+    return encoding
 
 
-async def _rcpt(client: aiosmtplib.SMTP, rcpt: str, timeout: float) -> tuple[int, str] | None:
+async def _rcpt(client: aiosmtplib.SMTP, rcpt: str, encoding: str, timeout: float) -> tuple[int, str] | None:
     try:
-        await client.rcpt(rcpt, timeout=timeout)
+        await client.rcpt(rcpt, encoding=encoding, timeout=timeout)
     except aiosmtplib.SMTPResponseException as error:
         if error.code < 500:
             # One recipient deferred: defer the whole message rather than deliver it twice later.

@@ -7,11 +7,12 @@ import base64
 import smtplib
 from types import SimpleNamespace
 
+import aiosmtplib
 import pytest
 from aiosmtpd.smtp import SMTP
 
 from gateway.smtp import THREAD_PARSE_FROM, GatewaySMTP
-from tests.conftest import Gateway, GatewayFactory, Sink, message, send
+from tests.conftest import Gateway, GatewayFactory, Sink, SinkHandler, message, send
 
 EXE = base64.b64encode(b"MZ\x90\x00" + b"\x00" * 60 + b"PE\x00\x00" + b"\x00" * 200).decode()
 
@@ -219,3 +220,42 @@ def test_address_parse_is_aiosmtpd_s(limit: int) -> None:
     server = SimpleNamespace(local_part_limit=limit)
     for case in cases:
         assert GatewaySMTP._getaddr(server, case) == SMTP._getaddr(server, case), case  # type: ignore[arg-type]
+
+
+async def test_internationalised_addresses_relayed_with_smtputf8(gateway: Gateway, sink: Sink) -> None:
+    # RFC 6531: the gateway offers SMTPUTF8, so it relays it: MAIL FROM carries SMTPUTF8 and the
+    # addresses go upstream in UTF-8
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gateway.port)
+    await client.connect()
+    await client.mail("ñandú@gto.gob.mx", options=["SMTPUTF8"], encoding="utf-8")
+    await client.rcpt("josé@gto.gob.mx", encoding="utf-8")
+    reply = await client.data(message(sender="ñandú@gto.gob.mx"))
+    await client.quit()
+    assert reply.code == 250
+    (received,) = sink.handler.received
+    assert (received.mail_from, received.rcpt_tos) == ("ñandú@gto.gob.mx", ["josé@gto.gob.mx"])
+
+
+async def test_internationalised_address_refused_when_upstream_lacks_smtputf8(
+    gateway_factory: GatewayFactory,
+) -> None:
+    handler, loop = SinkHandler(), asyncio.get_running_loop()
+    upstream = await loop.create_server(  # an upstream that offers no SMTPUTF8
+        lambda: SMTP(handler, hostname="old", enable_SMTPUTF8=False, loop=loop), "127.0.0.1", 0
+    )
+    gateway = await gateway_factory(upstream.sockets[0].getsockname()[1])
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gateway.port)
+    await client.connect()
+    await client.mail("ñandú@gto.gob.mx", options=["SMTPUTF8"], encoding="utf-8")
+    await client.rcpt("luis@gto.gob.mx")
+    with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+        await client.data(message(sender="ñandú@gto.gob.mx"))
+    await client.quit()
+    upstream.close()
+    await upstream.wait_closed()
+    # Permanent and explained: the MTA bounces it with the reason instead of retrying for days
+    assert (refused.value.code, refused.value.message) == (
+        553,
+        "5.6.7 upstream does not accept UTF-8 addresses (SMTPUTF8)",
+    )
+    assert handler.received == []
