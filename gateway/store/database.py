@@ -109,6 +109,7 @@ class SQLiteDatabase:
         # Scripts (gateway.store.script) run whole on this connection, in this one thread
         self._writer = writer
         self._writes = ThreadPoolExecutor(1, thread_name_prefix="compuerta-sqlite")
+        self._writer_durable: bool | None = None  # its PRAGMA synchronous (None: not set yet)
         self._lock = asyncio.Lock()
         self._durable = True  # the connection's PRAGMA synchronous is FULL (else NORMAL)
         self._checkpointer = checkpointer
@@ -143,7 +144,9 @@ class SQLiteDatabase:
     def _run(self, script: ScriptFactory[_T], durable: bool) -> _T:
         writer = self._writer
         try:
-            writer.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            if durable != self._writer_durable:
+                writer.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._writer_durable = durable
             writer.execute("BEGIN IMMEDIATE")
             try:
                 value = run_sync(script(), writer)

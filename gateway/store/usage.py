@@ -45,7 +45,8 @@ class Consumption:
 
 @dataclass(frozen=True)
 class Consumed:
-    """The outcome of ``consume``: the event id (to refund it), or the limit crossed."""
+    """The outcome of ``consume``: the event id (to refund it), or the limit crossed and the
+    windows as they were (``usage``, read only for a refusal)."""
 
     event: int = 0
     over: Over | None = None
@@ -111,26 +112,47 @@ def _consume_all(dialect: str, charges: list[Consumption]) -> Script[list[Consum
     return [done[index] for index in range(len(charges))]
 
 
+# Record the message only if it fits: the limits of _over, checked by the database in the same
+# statement (one statement per message while SQLite's write lock is held, not two)
+_CONSUME = (
+    "INSERT INTO usage_events (sender, at, recipients) SELECT ?, ?, CAST(? AS INTEGER)"
+    " WHERE CAST(? AS INTEGER) = 1 OR ("
+    "(CAST(? AS INTEGER) = 0"
+    " OR (SELECT count(*) FROM usage_events WHERE sender = ? AND at > ?) < CAST(? AS INTEGER))"
+    " AND (CAST(? AS INTEGER) = 0 OR (SELECT coalesce(sum(recipients), 0) FROM usage_events"
+    " WHERE sender = ? AND at > ?) + CAST(? AS INTEGER) <= CAST(? AS INTEGER))"
+    " AND (CAST(? AS INTEGER) = 0 OR NOT EXISTS (SELECT 1 FROM suspensions WHERE sender = ?)))"
+    " RETURNING id"
+)
+
+
+def _consume_params(item: Consumption) -> tuple[object, ...]:
+    c, now = item.charge, item.now
+    return (
+        c.key, stamp(now), c.recipients, int(item.force),
+        c.max_messages, c.key, stamp(now - MINUTE), c.max_messages,
+        c.max_recipients, c.key, stamp(now - DAY), c.recipients, c.max_recipients,
+        int(c.refuse_suspended), c.key,
+    )  # fmt: skip
+
+
 def _consume_one(dialect: str, item: Consumption) -> Script[Consumed]:
     charge, now = item.charge, item.now
     if dialect != "sqlite":
         # The write is the lock: concurrent consumers of one sender serialise here (SQLite's
         # BEGIN IMMEDIATE already serialises writers)
         yield script.execute(_LOCK, charge.key, stamp(now))
-    current = _usage((yield script.one(_USAGE, *_usage_params(charge.key, now))))
-    over = None if item.force else _over(charge, current)
-    if over is not None:
-        return Consumed(0, over, current)
-    row = yield script.one(
-        "INSERT INTO usage_events (sender, at, recipients) VALUES (?, ?, ?) RETURNING id",
-        charge.key, stamp(now), charge.recipients,
-    )  # fmt: skip
+    row = yield script.one(_CONSUME, *_consume_params(item))
+    if row is None:
+        # Refused: read the windows to say which limit, as the checks' snapshot would
+        current = _usage((yield script.one(_USAGE, *_usage_params(charge.key, now))))
+        return Consumed(0, _over(charge, current) or Over.MESSAGES, current)
     event = int(str(row[0]))
     if event % _SWEEP_EVERY == 0:
         yield script.execute(
             "DELETE FROM usage_events WHERE sender = ? AND at <= ?", charge.key, stamp(now - DAY)
         )
-    return Consumed(event, None, current)
+    return Consumed(event)
 
 
 async def refund(db: Database, event: int) -> None:
