@@ -2,17 +2,18 @@
 
 003 5.6.7: "Evitar alterar o modificar las cabeceras de correo electrónico (envío de correos en
 nombre de otra persona ...)". Trusts Envelope.login (the SASL login: the milter's {auth_authen}
-macro or Postfix's XFORWARD LOGIN), the directory snapshot and, at DATA, the decoded From:
-header. A login owns its own address (a bare login is a local part of a home domain) and the
-addresses its directory account lists in ``send_as``. Hands its verdict to the pipeline; with
-no login there is nobody to compare with, and sender.domain judges the address alone.
+macro or Postfix's XFORWARD LOGIN), the directory snapshot and, at DATA, the raw From: header,
+read by the strict parser (THREATS.md F1). A login owns its own address (a bare login is a
+local part of a home domain) and the addresses its directory account lists in ``send_as``.
+Hands its verdict to the pipeline; with no login there is nobody to compare with, and
+sender.domain judges the address alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import getaddresses
 
+from filters._address import AddressError, mailboxes
 from gateway.model import Action, Context, Message, Stage, Verdict
 
 RULE = "sender.login"
@@ -31,17 +32,26 @@ async def check(msg: Message, ctx: Context[Settings]) -> Verdict | None:
     login = (msg.envelope.login or "").strip().lower()
     if not login:
         return None
-    for address in _senders(msg, ctx.settings):
+    senders = _senders(msg, ctx.settings)
+    if isinstance(senders, str):
+        return Verdict(ctx.settings.action, RULE, senders)
+    for address in senders:
         if not _owns(login, address, ctx):
             return Verdict(ctx.settings.action, RULE, f"{address} no es de {login}")
     return None
 
 
-def _senders(msg: Message, settings: Settings) -> list[str]:
+def _senders(msg: Message, settings: Settings) -> list[str] | str:
+    """The envelope sender and the From: mailboxes, read by the strict parser sender.domain
+    uses (THREATS.md F1); a From: it cannot read is a reason to refuse, never a pass."""
     # The null sender (bounces, RFC 5321 §4.5.5) is nobody's name.
     found = [msg.envelope.mail_from] if msg.envelope.mail_from else []
     if msg.view is not None and settings.check_from_header:
-        found += [address for _, address in getaddresses(list(msg.view.header("from"))) if address]
+        for value in msg.view.raw_header("from"):
+            try:
+                found += [box.address for box in mailboxes(value)]
+            except AddressError as error:
+                return f"From ilegible / unparseable From ({error})"
     return [address.strip().lower() for address in found]
 
 

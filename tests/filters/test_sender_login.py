@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from email.utils import getaddresses
 
 from filters import sender_login
 from gateway.model import (
@@ -76,3 +77,16 @@ async def test_action_comes_from_settings() -> None:
         envelope_only("x@gto.gob.mx", "ana"), ctx(sender_login.Settings(action=Action.HOLD))
     )
     assert verdict is not None and verdict.action == Action.HOLD
+
+
+async def test_from_display_name_confusion_refused() -> None:
+    # THREATS.md F1: the standard library reads ana@ out of the unquoted display name, while the
+    # mail client shows and answers director@; the strict parser refuses the header instead
+    for case in ("display-name-confusion", "comment-only-mailbox"):
+        msg = whole(case, "ana@gto.gob.mx", "ana@gto.gob.mx")
+        verdict = await sender_login.check(msg, ctx())
+        assert verdict is not None and verdict.rule == "sender.login" and verdict.action == Action.REJECT, (
+            case
+        )
+    # The standard library keeps only ana@ from the second one: it would have passed
+    assert [a for _, a in getaddresses(["ana@gto.gob.mx, (director@gto.gob.mx)"]) if a] == ["ana@gto.gob.mx"]
