@@ -262,7 +262,7 @@ def _data_refusal(problem: smtp_data.Problem) -> str | None:
 
 
 def _message(server: SMTP, session: Session, envelope: MailEnvelope) -> Message:
-    forwarded = server.state.xforward if isinstance(server, GatewaySMTP) else {}
+    forwarded = _state(server).xforward
     peer = session.peer
     address = forwarded.get("ADDR") or (str(peer[0]) if isinstance(peer, tuple) else "")
     envelope = replace(
