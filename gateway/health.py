@@ -12,7 +12,6 @@ import asyncio
 import ipaddress
 import logging
 
-import aiosmtplib
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -22,6 +21,7 @@ from gateway import exposition, gauges, metrics
 from gateway.config import parse_address
 from gateway.outcome import Services
 from gateway.store import StoreError
+from relay.client import ConnectionLost
 from relay.probe import probe
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ async def _upstream(services: Services, timeout: float) -> str:
     try:
         async with asyncio.timeout(timeout):
             greeting = await probe(host, port, timeout, upstream.helo)
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+    except (ConnectionLost, OSError, TimeoutError) as error:
         log.warning("readyz: upstream %s not ready: %s", upstream.address, error or "timeout")
         metrics.UPSTREAM_UP.set(0)
         return f"error: {type(error).__name__} {error}".strip()

@@ -7,21 +7,16 @@ healthy idle connections cannot hide an upstream that stopped accepting new ones
 
 from __future__ import annotations
 
-import aiosmtplib
+from relay.client import Connection, ConnectionLost
 
 
 async def probe(host: str, port: int, timeout: float, helo: str) -> str:
-    """The upstream's EHLO reply (first line); raises OSError or aiosmtplib.SMTPException."""
-    client = aiosmtplib.SMTP(hostname=host, port=port, timeout=timeout, local_hostname=helo,
-                             start_tls=False, use_tls=False)  # fmt: skip
-    await client.connect()
+    """The first line of the upstream's EHLO reply; raises OSError, TimeoutError or
+    relay.client.ConnectionLost (also when upstream refuses EHLO)."""
+    connection = await Connection.open(host, port, timeout, helo)
     try:
-        response = await client.ehlo()
-        if response.code != 250:
-            raise aiosmtplib.SMTPResponseException(response.code, response.message)
-        return response.message.splitlines()[0] if response.message else ""
+        if connection.ehlo.code != 250:
+            raise ConnectionLost(f"upstream refused EHLO: {connection.ehlo.code} {connection.ehlo.text}")
+        return connection.ehlo.text.split("\n", 1)[0]
     finally:
-        try:
-            await client.quit()
-        except (aiosmtplib.SMTPException, OSError):
-            client.close()
+        await connection.quit()

@@ -2,9 +2,11 @@
 
 Trusts its callers for the bytes (already CRLF-clean, headers prepended, signed) and for the
 envelope (addresses already free of control characters). Upstream is the MTA's re-injection
-listener (Postfix FILTER_README: 127.0.0.1:10025). Connections are pooled and reused.
+listener (Postfix FILTER_README: 127.0.0.1:10025). Connections (relay.client) are pooled and
+reused; MAIL, RCPT and DATA go as one group when upstream offers PIPELINING (RFC 2920).
 
-Partial refusals: any recipient refused with 4xx aborts the transaction (RSET) so that the MTA
+Partial refusals: any recipient refused with 4xx aborts the transaction (RSET; or a closed
+connection when a pipelined DATA was already granted, since only that abandons it) so that the MTA
 retries the whole message later and nobody receives it twice; recipients refused with 5xx are
 reported back in SendResult.refused so that the caller can tell the sender (a DSN); when every
 recipient is refused the refusal is passed back as the reply.
@@ -14,17 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import aiosmtplib
-from aiosmtplib.protocol import SMTPProtocol
-
 from gateway import metrics
+from relay.client import Connection, ConnectionLost, Reply
 
 log = logging.getLogger(__name__)
-_WRITE_SLICE = 1 << 20  # bytes handed to the transport at a time
+_LINE_END = re.compile(rb"\r\n|\n|\r")  # any line end, to be made CRLF (THREATS.md S4)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class SMTPTransport:
     pool_size: int = 16
     timeout: float = 60.0
     helo: str = "compuerta.localhost"
-    _idle: list[aiosmtplib.SMTP] = field(default_factory=list)
+    _idle: list[Connection] = field(default_factory=list)
 
     async def send(
         self,
@@ -81,10 +82,8 @@ class SMTPTransport:
         dot_free: bool = False,
     ) -> SendResult:
         started = time.perf_counter()
-        clean = crlf_clean or is_crlf_clean(data)  # the caller's proof spares three passes
-        stuffed = dot_free and clean  # nothing to dot-stuff: spares a pass that finds nothing
         try:
-            result = await self._send_with_retry(mail_from, rcpt_tos, data, _Proof(clean, stuffed))
+            result = await self._send_with_retry(mail_from, rcpt_tos, _payload(data, crlf_clean, dot_free))
         except UpstreamError as error:
             metrics.UPSTREAM.labels(result="tempfail" if error.temporary else "reject").inc()
             raise
@@ -92,160 +91,74 @@ class SMTPTransport:
         metrics.UPSTREAM_SECONDS.observe(time.perf_counter() - started)
         return result
 
-    async def _send_with_retry(
-        self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, clean: _Proof
-    ) -> SendResult:
-        client, _ = await self._acquire()
+    async def _send_with_retry(self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes) -> SendResult:
+        connection, reused = await self._acquire()
         try:
-            return await self._transaction(client, mail_from, rcpt_tos, data, clean)
+            return await self._transaction(connection, mail_from, rcpt_tos, data, reused)
         except _Stale:
             # A pooled connection the upstream closed while idle: nothing was sent, retry once.
-            client.close()
-            client, _ = await self._acquire(fresh=True)
-            return await self._transaction(client, mail_from, rcpt_tos, data, clean)
+            connection, _ = await self._acquire(fresh=True)
+            return await self._transaction(connection, mail_from, rcpt_tos, data, False)
 
     async def _transaction(
-        self, client: aiosmtplib.SMTP, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, clean: _Proof
+        self, connection: Connection, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, reused: bool
     ) -> SendResult:
         healthy = False
         try:
-            result = await _exchange(client, mail_from, rcpt_tos, data, self.timeout, clean)
+            result = await _exchange(connection, mail_from, rcpt_tos, data, reused)
             healthy = True
             return result
         except UpstreamError:
-            healthy = await _reset(client)
+            healthy = await _reset(connection)
             raise
         finally:
-            self._release(client, healthy)
+            self._release(connection, healthy)
 
-    async def _acquire(self, fresh: bool = False) -> tuple[aiosmtplib.SMTP, bool]:
+    async def _acquire(self, fresh: bool = False) -> tuple[Connection, bool]:
         while self._idle and not fresh:
-            client = self._idle.pop()
-            if client.is_connected:
-                return client, True
-        client = aiosmtplib.SMTP(
-            hostname=self.host,
-            port=self.port,
-            timeout=self.timeout,
-            local_hostname=self.helo,
-            start_tls=False,
-            use_tls=False,
-        )
+            connection = self._idle.pop()
+            if connection.is_open:
+                return connection, True
         try:
-            await client.connect()
-            await _greet(client)
-        except (aiosmtplib.SMTPException, OSError) as error:
+            return await Connection.open(self.host, self.port, self.timeout, self.helo), False
+        except (ConnectionLost, OSError, TimeoutError) as error:
             log.warning("upstream %s:%d unreachable: %s", self.host, self.port, error)
             raise UpstreamError(451, f"4.4.1 upstream unreachable ({type(error).__name__})") from error
-        return client, False
 
-    def _release(self, client: aiosmtplib.SMTP, healthy: bool) -> None:
-        if healthy and client.is_connected and len(self._idle) < self.pool_size:
-            self._idle.append(client)
+    def _release(self, connection: Connection, healthy: bool) -> None:
+        if healthy and connection.is_open and len(self._idle) < self.pool_size:
+            self._idle.append(connection)
         else:
-            client.close()
+            connection.close()
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
-        for client in idle:
+        for connection in idle:
             try:
-                await asyncio.wait_for(client.quit(), 2)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                client.close()
-
-
-async def _greet(client: aiosmtplib.SMTP) -> None:
-    """EHLO at once, so that the first message on a connection already knows what upstream
-    offers (8BITMIME, SMTPUTF8); one that only speaks HELO gets it at the first command."""
-    try:
-        await client.ehlo()
-    except aiosmtplib.SMTPHeloError:
-        pass
-
-
-@dataclass(frozen=True)
-class _Proof:
-    """What is known of the bytes to relay without a pass over them."""
-
-    crlf_clean: bool  # no bare CR or LF
-    stuffed: bool  # dot-stuffed already: no line starts with "." (RFC 5321 §4.5.2)
+                await asyncio.wait_for(connection.quit(), 2)
+            except TimeoutError:
+                connection.close()
 
 
 class _Stale(Exception):
-    """The first command on a reused connection found it closed."""
+    """A reused connection turned out closed before upstream accepted anything."""
 
 
-async def _exchange(
-    client: aiosmtplib.SMTP,
-    mail_from: str,
-    rcpt_tos: tuple[str, ...],
-    data: bytes,
-    timeout: float,
-    clean: _Proof,
-) -> SendResult:
-    encoding = await _mail(client, mail_from, rcpt_tos, data, timeout)
-    refused: list[tuple[str, int, str]] = []
-    for rcpt in rcpt_tos:
-        failure = await _rcpt(client, rcpt, encoding, timeout)
-        if failure is not None:
-            refused.append((rcpt, *failure))
-    if len(refused) == len(rcpt_tos):
-        _, code, text = refused[0]
-        raise UpstreamError(code, text)
-    try:
-        response = await _data(client, data, timeout, clean)
-    except aiosmtplib.SMTPResponseException as error:
-        raise UpstreamError(error.code, error.message) from error
-    except (aiosmtplib.SMTPException, OSError) as error:
-        # The connection broke after DATA began: upstream has not confirmed; the client retries.
-        raise UpstreamError(451, f"4.4.2 upstream connection lost ({type(error).__name__})") from error
-    return SendResult(response.code, response.message, tuple(refused))
+def _payload(data: bytes, crlf_clean: bool, dot_free: bool) -> bytes:
+    """The bytes to send after 354: CRLF line ends, dot-stuffed, ending in CRLF.
 
-
-async def _data(
-    client: aiosmtplib.SMTP, data: bytes, timeout: float, clean: _Proof
-) -> aiosmtplib.SMTPResponse:
-    """DATA with the message; CRLF-clean bytes (``clean``) skip aiosmtplib's two regex passes.
-
-    aiosmtplib normalises line endings and dot-stuffs with regular expressions over the whole
-    message (15-19 ms per MB, DESIGN.md); bytes that are already CRLF-clean, as everything the
-    gateway relays is, only need the transparency dots (RFC 5321 §4.5.2), added with
-    ``bytes.replace``, which returns the same object when no line starts with a dot; bytes
-    known to have no such line (``clean.stuffed``) skip even that pass.
+    Lone CR or LF become CRLF before dot-stuffing, so that no line a lenient MTA would see can
+    start the next command (THREATS.md S4). The caller's proofs spare the passes: bytes without
+    a bare CR or LF (``crlf_clean``) skip the normalisation, and such bytes with no line that
+    starts with a dot (``dot_free``) skip the stuffing as well; ``bytes.replace`` returns the
+    same object when it finds nothing, so even the pass over unproven bytes does not copy them.
     """
-    protocol = client.protocol
-    if protocol is None or not clean.crlf_clean:
-        return await client.data(data, timeout=timeout)
-    start = await client.execute_command(b"DATA", timeout=timeout)
-    if start.code != 354:
-        raise aiosmtplib.SMTPDataError(start.code, start.message)
-    stuffed = data if clean.stuffed else _stuff(data)
-    try:
-        await _write(protocol, stuffed, timeout)
-        protocol.write(b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n")
-        response = await protocol.read_response(timeout=timeout)
-    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
-        client.close()  # as aiosmtplib does: the connection is out of step, never reuse it
-        raise
-    if response.code != 250:
-        raise aiosmtplib.SMTPDataError(response.code, response.message)
-    return response
-
-
-def _stuff(data: bytes) -> bytes:
-    return (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
-
-
-async def _write(protocol: SMTPProtocol, data: bytes, timeout: float) -> None:
-    """Hand ``data`` to the socket a slice at a time, waiting while the kernel's buffer is full.
-
-    One write of a 25 MB message would have asyncio copy whatever the socket did not take at
-    once into its own buffer: a second copy of the message (bench/: peak RSS of 25 MB mail).
-    """
-    async with asyncio.timeout(timeout):
-        for start in range(0, len(data), _WRITE_SLICE):
-            protocol.write(data[start : start + _WRITE_SLICE])
-            await protocol._drain_helper()  # aiosmtplib's copy of StreamWriter.drain's wait
+    clean = crlf_clean or is_crlf_clean(data)
+    if not clean:
+        data = _LINE_END.sub(b"\r\n", data)
+    if not (dot_free and clean):
+        data = (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
 def is_crlf_clean(data: bytes) -> bool:
@@ -254,51 +167,99 @@ def is_crlf_clean(data: bytes) -> bool:
     return data.count(b"\r") == crlf and data.count(b"\n") == crlf
 
 
-async def _mail(
-    client: aiosmtplib.SMTP, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, timeout: float
-) -> str:
-    """MAIL FROM; returns the encoding of the transaction's addresses: UTF-8 when one of them
-    is internationalised (RFC 6531, SMTPUTF8), which upstream must then offer."""
-    options = ["BODY=8BITMIME"] if client.supports_extension("8bitmime") and not data.isascii() else []
-    encoding = "ascii"
+async def _exchange(
+    connection: Connection, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, reused: bool
+) -> SendResult:
+    commands = [_mail(connection, mail_from, rcpt_tos, data), *(f"RCPT TO:<{r}>" for r in rcpt_tos)]
+    try:
+        replies = await _envelope(connection, commands)
+    except ConnectionLost as error:
+        if reused:
+            raise _Stale() from error
+        raise UpstreamError(451, f"4.4.2 upstream error ({error})") from error
+    refused = _refused(connection, rcpt_tos, replies)
+    try:
+        final = await connection.message(data)
+    except ConnectionLost as error:
+        # The connection broke after DATA began: upstream has not confirmed; the client retries.
+        raise UpstreamError(451, "4.4.2 upstream connection lost") from error
+    if final.code != 250:
+        raise UpstreamError(final.code, final.text)
+    return SendResult(final.code, final.text, refused)
+
+
+def _mail(connection: Connection, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes) -> str:
+    """MAIL FROM with the parameters the transaction needs: BODY=8BITMIME for 8-bit bytes and
+    SMTPUTF8 when an address is internationalised (RFC 6531), which upstream must then offer."""
+    command = f"MAIL FROM:<{mail_from}>"
+    if connection.supports("8BITMIME") and not data.isascii():
+        command += " BODY=8BITMIME"
     if not all(address.isascii() for address in (mail_from, *rcpt_tos)):
-        if not client.supports_extension("smtputf8"):
+        if not connection.supports("SMTPUTF8"):
             # RFC 6531 §3.4: the message cannot be relayed as it is; a bounce says why
             raise UpstreamError(553, "5.6.7 upstream does not accept UTF-8 addresses (SMTPUTF8)")
-        options.append("SMTPUTF8")
-        encoding = "utf-8"
-    try:
-        await client.mail(mail_from, options=options, encoding=encoding, timeout=timeout)
-    except aiosmtplib.SMTPServerDisconnected as error:
-        raise _Stale() from error
-    except aiosmtplib.SMTPResponseException as error:
-        raise UpstreamError(error.code, error.message) from error
-    except (aiosmtplib.SMTPException, OSError) as error:
-        raise UpstreamError(451, f"4.4.2 upstream error ({type(error).__name__})") from error
-    return encoding
+        command += " SMTPUTF8"
+    return command
 
 
-async def _rcpt(client: aiosmtplib.SMTP, rcpt: str, encoding: str, timeout: float) -> tuple[int, str] | None:
+async def _envelope(connection: Connection, commands: list[str]) -> list[Reply]:
+    """The replies to MAIL, each RCPT and DATA: sent as one group when upstream offers
+    PIPELINING (RFC 2920), one at a time otherwise, stopping where the transaction fails."""
     try:
-        await client.rcpt(rcpt, encoding=encoding, timeout=timeout)
-    except aiosmtplib.SMTPResponseException as error:
-        if error.code < 500:
-            # One recipient deferred: defer the whole message rather than deliver it twice later.
-            raise UpstreamError(error.code, error.message) from error
-        return error.code, error.message
-    except (aiosmtplib.SMTPException, OSError) as error:
-        raise UpstreamError(451, f"4.4.2 upstream error ({type(error).__name__})") from error
+        if connection.supports("PIPELINING"):
+            return [await connection.reply(waiter) for waiter in connection.send([*commands, "DATA"])]
+        return await _lockstep(connection, commands)
+    except ValueError as error:  # a control character in an address (THREATS.md S5)
+        raise UpstreamError(553, "5.1.7 control character in an envelope address") from error
+
+
+async def _lockstep(connection: Connection, commands: list[str]) -> list[Reply]:
+    replies = [await connection.command(commands[0])]
+    if not replies[0].ok:
+        return replies
+    replies += [await connection.command(command) for command in commands[1:]]
+    rcpts = replies[1:]
+    if any(r.ok for r in rcpts) and not any(400 <= r.code < 500 for r in rcpts):
+        replies.append(await connection.command("DATA"))
+    return replies
+
+
+def _refused(
+    connection: Connection, rcpt_tos: tuple[str, ...], replies: list[Reply]
+) -> tuple[tuple[str, int, str], ...]:
+    """The recipients upstream refused for good; raises when the message cannot go on to its
+    data: MAIL refused, a recipient deferred (the whole message is deferred rather than
+    delivered twice later), every recipient refused, or DATA refused."""
+    mail, rcpts, data = replies[0], replies[1 : 1 + len(rcpt_tos)], replies[1 + len(rcpt_tos) :]
+    started = bool(data) and data[0].code == 354
+    problem = _envelope_problem(mail, rcpts, data)
+    if problem is not None:
+        if started:
+            connection.close()  # DATA was granted: only a dropped connection abandons it unsent
+        raise UpstreamError(problem.code, problem.text)
+    return tuple((rcpt, r.code, r.text) for rcpt, r in zip(rcpt_tos, rcpts, strict=True) if not r.ok)
+
+
+def _envelope_problem(mail: Reply, rcpts: list[Reply], data: list[Reply]) -> Reply | None:
+    if not mail.ok:
+        return mail
+    deferred = [r for r in rcpts if 400 <= r.code < 500]
+    if deferred:
+        return deferred[0]
+    if not any(r.ok for r in rcpts):
+        return rcpts[0] if rcpts else Reply(554, "5.5.1 no valid recipients")
+    if data[0].code != 354:
+        return data[0]
     return None
 
 
-async def _reset(client: aiosmtplib.SMTP) -> bool:
-    if not client.is_connected:
+async def _reset(connection: Connection) -> bool:
+    if not connection.is_open:
         return False
     try:
-        await client.rset()
-    except (aiosmtplib.SMTPException, OSError):
+        return (await connection.command("RSET")).code == 250
+    except ConnectionLost:
         return False
-    return True
 
 
 @dataclass

@@ -67,13 +67,14 @@ class SinkHandler:
     rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> reply line
     data_reply: str | None = None
     greetings: int = 0  # EHLOs seen: one per connection from a pooled client
+    pipelining: bool = True  # offer PIPELINING (RFC 2920) as Postfix does; aiosmtpd does not by itself
 
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
         self.greetings += 1
         session.host_name = hostname
-        return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
