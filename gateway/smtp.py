@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 
 _SIZE = re.compile(r"(?:^|\s)SIZE=(\d{1,15})(?:\s|$)", re.IGNORECASE)
 _XFORWARD_KEYS = ("NAME", "ADDR", "PROTO", "HELO", "SOURCE", "IDENT", "PORT", "LOGIN")
+# RFC 5321 §4.1.2: "<" Dot-string "@" Domain ">" in ASCII atext, then the end or one space and
+# a parameter; the shape of nearly every MAIL and RCPT. email's parser reads it as written, and
+# takes nothing else off what follows (no comment there: "(" is left to the parser).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*)>(?:\Z| (?=[!-'*-~]))")
 
 
 @dataclass
@@ -191,15 +196,16 @@ class GatewaySMTP(SMTP):
         class it defines on every call (50 us of the 100 this takes, twice per message)."""
         if not arg:
             return "", ""
-        try:
-            parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
-            address, rest = parse(arg)
-        except HeaderParseError:
-            return None, None
-        addr = str(address.addr_spec)
+        plain = _PLAIN_ADDRESS.match(arg)
+        if plain is not None:  # the parser's answer without its token tree (~40 us a call)
+            addr, rest = plain.group(1), arg[plain.end() :]
+        else:
+            addr, rest = _parsed(arg)
+            if addr is None:
+                return None, None
         if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
             return None, None
-        return addr, str(rest)
+        return addr, rest
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         await self._unless_control("MAIL", arg)
@@ -242,6 +248,16 @@ class GatewaySMTP(SMTP):
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         self.state.xforward.pop("IDENT", None)  # XFORWARD_README: per-transaction attribute
         await self.push(status)
+
+
+def _parsed(arg: str) -> tuple[str | None, str]:
+    """aiosmtpd's parse of an address with email's RFC 5322 parser (None: unparseable)."""
+    try:
+        parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
+        address, rest = parse(arg)
+    except HeaderParseError:
+        return None, ""
+    return str(address.addr_spec), str(rest)
 
 
 def _state(server: SMTP) -> SessionState:

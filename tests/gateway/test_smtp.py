@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import smtplib
+from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Any
 
 import aiosmtplib
 import pytest
 from aiosmtpd.smtp import SMTP
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.smtp import THREAD_PARSE_FROM, GatewaySMTP
 from tests.conftest import Gateway, GatewayFactory, Sink, SinkHandler, message, send
@@ -216,10 +220,44 @@ def test_address_parse_is_aiosmtpd_s(limit: int) -> None:
         "<@relay.mx:ana@gto.gob.mx>", '<"ana perez"@gto.gob.mx>', "<ana@[10.0.0.1]>", "<ana@>",
         "<ana", "ana@gto.gob.mx SMTPUTF8", "<ñandú@gto.gob.mx>", "<" + "x" * 65 + "@gto.gob.mx>",
         "<ana@gto.gob.mx>>", "  <ana@gto.gob.mx>", "<ana..perez@gto.gob.mx>", "<(comment)ana@gto.gob.mx>",
+        "<ana@gto.gob.mx> (c) SIZE=1", "<ana@gto.gob.mx>  SIZE=1", "<ana@gto.gob.mx> ", "<.ana@gto.gob.mx>",
+        "<ana.@gto.gob.mx>", "<ana@gto..gob.mx>", "<ana@gto.gob.mx.>", "<a+b=c/d{e}~f'g`h@x-y.mx> BODY=8BITMIME",
+        "<ana@gto.gob.mx>\u3000SIZE=1", "<ana@gto.gob.mx> \u3000SIZE=1", "<ana@gto.gob.mx>)", "<ana@gto.gob.mx> )",
+        "<ana@gto.gob.mx>SIZE=1", "<ana@b@gto.gob.mx>", "<" + "x" * 64 + "@gto.gob.mx>",
     ]  # fmt: skip
     server = SimpleNamespace(local_part_limit=limit)
     for case in cases:
         assert GatewaySMTP._getaddr(server, case) == SMTP._getaddr(server, case), case  # type: ignore[arg-type]
+
+
+# Addresses built from the characters where email's parser and a plain "<local@domain>" part ways
+_ADDRESS_PIECES = st.sampled_from(["a", "Z", "0", ".", "@", "<", ">", " ", "(", ")", '"', "+", "=", "-",
+                                   "[", "]", ":", ",", ";", "\\", "ñ", "\t", "\u3000", "SIZE=1", "x" * 30])  # fmt: skip
+
+
+_WORD = st.text("aZ0!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=4)
+_DOTTED = st.lists(_WORD, min_size=1, max_size=3).map(".".join)
+_SHAPED = st.tuples(_DOTTED, _ADDRESS_PIECES, _DOTTED, st.lists(_ADDRESS_PIECES, max_size=3)).map(
+    lambda t: (
+        f"{t[0]}@{t[2]}>" + "".join(t[3]) if t[1] == "x" * 30 else f"{t[0]}{t[1]}@{t[2]}>" + "".join(t[3])
+    )
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.lists(_ADDRESS_PIECES, max_size=14).map("".join), _SHAPED), st.sampled_from([0, 3, 64]))
+def test_plain_address_shortcut_answers_as_the_parser(arg: str, limit: int) -> None:
+    # GatewaySMTP._getaddr reads "<local@domain> params" without email's parser: same answers
+    server = SimpleNamespace(local_part_limit=limit)
+    for case in (arg, "<" + arg):
+        assert _answer(GatewaySMTP._getaddr, server, case) == _answer(SMTP._getaddr, server, case), case
+
+
+def _answer(getaddr: Callable[[Any, str], object], server: object, arg: str) -> object:
+    try:
+        return getaddr(server, arg)
+    except IndexError as error:  # both raise it on "<" alone, as aiosmtpd does
+        return type(error)
 
 
 async def test_internationalised_addresses_relayed_with_smtputf8(gateway: Gateway, sink: Sink) -> None:
