@@ -15,7 +15,6 @@ import functools
 import html
 import logging
 import re
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
@@ -114,12 +113,9 @@ def _text_of(node: EmailMessage, data: bytes) -> str:
     return text
 
 
-def _sample_ratio(data: bytes, limits: Limits) -> float:
-    """Compressed size of a sample over its size: near 1.0 when already compressed."""
-    if len(data) < limits.sample_min:
-        return 1.0
-    sample = data[: limits.sample_bytes]
-    return len(zlib.compress(sample, 1)) / len(sample)
+def _sample(data: bytes, limits: Limits) -> bytes:
+    """The first bytes of a large file, whose compressibility Part.sample_ratio measures."""
+    return data[: limits.sample_bytes] if len(data) >= limits.sample_min else b""
 
 
 @dataclass(frozen=True)
@@ -139,10 +135,10 @@ class _File:
 def _inspect(file: _File, walk: _Walk, archive_depth: int = 0) -> None:
     kind = true_type(file.data) if file.examined else ""
     size = len(file.data) if file.size < 0 else file.size
-    ratio = 1.0 if file.container else _sample_ratio(file.data, walk.limits)
+    sample = b"" if file.container else _sample(file.data, walk.limits)
     walk.parts.append(
         Part(file.path, file.content_type, file.names, kind, size, True, file.depth,
-             bool(file.container), file.container, ratio)
+             bool(file.container), file.container, sample)
     )  # fmt: skip
     if not file.examined:
         return

@@ -1,4 +1,4 @@
-"""The shared vocabulary of compuerta: data only, no behaviour beyond lookups.
+"""The shared vocabulary of compuerta: data only, no behaviour beyond lookups and derived figures.
 
 Trusts nothing and imports nothing from our own packages; every other module (filters,
 pipeline, store, relay, web) speaks in these types. Everything here is immutable so that a
@@ -8,6 +8,8 @@ verdict or a message view can be compared with ``==`` and handed between tasks f
 from __future__ import annotations
 
 import enum
+import functools
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -78,7 +80,15 @@ class Part:
     depth: int = 0  # MIME nesting plus archive nesting
     in_archive: bool = False
     container: str = ""  # "archive" or "document" (OOXML/ODF) for archive members
-    sample_ratio: float = 1.0  # zlib size / size of a sample of large attachments (1.0: not sampled)
+    sample: bytes = field(default=b"", repr=False)  # the first bytes of a large attachment, else b""
+
+    @functools.cached_property
+    def sample_ratio(self) -> float:
+        """zlib level-1 size over size of ``sample`` (1.0: not sampled): near 1.0 when already
+        compressed. Worked out the first time a rule asks (most parts are never asked about)."""
+        if not self.sample:
+            return 1.0
+        return len(zlib.compress(self.sample, 1)) / len(self.sample)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 
 from filters import _mime
@@ -125,3 +127,14 @@ def test_unquoted_name_with_a_space_is_read_both_ways() -> None:
     view = _mime.parse(load("attach.dangerous", "unquoted-space"))
     assert view.parts[1].filenames == ("mi acta.vbs", "mi")
     assert view.problems == (Problem("malformed", "unquoted value with spaces: 'mi acta.vbs'", "1.2"),)
+
+
+def test_large_attachment_sampled_for_its_compressibility() -> None:
+    # attach.uncompressed reads Part.sample_ratio: zlib level 1 on the first 64 KiB of the
+    # decoded file, worked out when asked; small files and archive members carry no sample.
+    view = _mime.parse(load("attach.uncompressed", "large-csv"))
+    [csv] = [part for part in view.parts if part.filenames == ("padron.csv",)]
+    assert len(csv.sample) == _mime.LIMITS.sample_bytes
+    assert csv.sample_ratio == len(zlib.compress(csv.sample, 1)) / len(csv.sample) < 0.9
+    small = _mime.parse(load("attach.dangerous", "zip-in-zip"))
+    assert [(p.sample, p.sample_ratio) for p in small.parts if p.is_attachment] == [(b"", 1.0)] * 3
