@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
 
 from filters import _archive, _bounded, _decoders, _headers, _names, _tar, _tree
-from filters._magic import ARCHIVES, true_type
+from filters._magic import ARCHIVES, true_type, true_types
 from gateway.model import MimeView, Part, Problem
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,9 @@ class _File:
     examined: bool = True
 
 
-def _inspect(file: _File, walk: _Walk, archive_depth: int = 0) -> None:
-    kind = true_type(file.data) if file.examined else ""
+def _inspect(file: _File, walk: _Walk, archive_depth: int = 0, kind: str | None = None) -> None:
+    if kind is None:
+        kind = true_type(file.data) if file.examined else ""
     size = len(file.data) if file.size < 0 else file.size
     sample = b"" if file.container else _sample(file.data, walk.limits)
     walk.parts.append(
@@ -170,13 +171,16 @@ def _unpack(file: _File, walk: _Walk, archive_depth: int, lister: Callable[[], _
     for kind, detail in listing.issues:
         walk.problem(kind, detail, file.path)
     container = "document" if listing.document else "archive"
+    # typed all at once: libmagic's calls run side by side (filters._magic)
+    kinds = iter(true_types([member.data for member in listing.members if member.examined]))
     for member in listing.members:
+        kind = next(kinds) if member.examined else ""
         names = tuple(n for n in (_names.normalise(member.name),) if n)
         if _names.obscured(member.name):
             walk.problem(NAME, f"bidi, invisible or control character in {member.name!r}", file.path)
         inner = _File(f"{file.path}/{member.name}", names, member.data, "", file.depth + 1,
                       member.size, container, member.examined)  # fmt: skip
-        _inspect(inner, walk, archive_depth)
+        _inspect(inner, walk, archive_depth, kind)
 
 
 def _found_files(files: list[_decoders.File], prefix: str, parent: _File, walk: _Walk) -> None:
