@@ -8,7 +8,6 @@ import threading
 import zipfile
 
 from filters import _magic, _mime
-from tests.conftest import load
 
 SCRIPT = b"#!/bin/sh\nrm -rf ~\n"
 PROSE = "oficio de la secretaría de gobierno del estado y anexo del expediente\n".encode() * 80
