@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.data import Problem, judge
+from gateway.data import Problem, judge, read
 
 
 @pytest.mark.parametrize(
@@ -103,3 +105,58 @@ def test_stepping_over_blocks_judges_as_reading_every_byte(
         content = content[:position] + edit + content[position:]
     got = judge(content)
     assert (got.problem, got.content, got.dot_free) == plain_judge(content)
+
+
+def reference_read(stream: bytes, max_bytes: int) -> tuple[Problem, bytes, bytes]:
+    """DATA as RFC 5321 §4.1.1.4 reads it: up to the first <CR><LF>.<CR><LF>, counting the CRLF
+    before the first line; the rest of the stream is the client's next commands."""
+    end = (b"\r\n" + stream).find(b"\r\n.\r\n")
+    content, rest = stream[: max(end, 0)], stream[end + 3 :]
+    if len(content) > max_bytes:
+        return Problem.TOO_BIG, b"", rest
+    got = judge(content)
+    return got.problem, got.content, rest
+
+
+async def read_in_pieces(stream: bytes, cuts: list[int], max_bytes: int) -> tuple[Problem, bytes, bytes]:
+    reader = asyncio.StreamReader(limit=64)  # a small window: the reads overrun it often
+    pieces = [
+        stream[a:b] for a, b in itertools.pairwise([0, *sorted(c % len(stream) for c in cuts), len(stream)])
+    ]
+
+    async def feed() -> None:
+        for piece in pieces:
+            reader.feed_data(piece)
+            await asyncio.sleep(0)  # the reader runs between pieces
+        reader.feed_eof()
+
+    feeder = asyncio.create_task(feed())
+    got = await read(reader, max_bytes)
+    await feeder
+    return got.problem, got.content, await reader.read()
+
+
+LINES = st.lists(
+    st.sampled_from([b"", b".", b"..", b"a", b"a.", b".a", b"\r", b"\n", b"\0", b"x" * 70]), max_size=40
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LINES, st.sampled_from([b"\r\n", b"\n", b"\r"]), st.lists(st.integers(0, 10_000), max_size=6),
+       st.sampled_from([10, 100, 10_000]))  # fmt: skip
+def test_read_ends_where_rfc_5321_says_in_any_pieces(
+    lines: list[bytes], eol: bytes, cuts: list[int], max_bytes: int
+) -> None:
+    # whatever the lines, the line ends and how the bytes arrive: one end, where the RFC puts
+    # it, and the bytes after it left for the next command (THREATS.md S1)
+    stream = b"\r\n".join(lines) + eol + b".\r\n" + b"QUIT\r\n"
+    if (b"\r\n" + stream).find(b"\r\n.\r\n") < 0:
+        with pytest.raises(asyncio.IncompleteReadError):  # no end: the client hung up mid-DATA
+            asyncio.run(read_in_pieces(stream, cuts, max_bytes))
+        return
+    assert asyncio.run(read_in_pieces(stream, cuts, max_bytes)) == reference_read(stream, max_bytes)
+
+
+def test_read_of_an_empty_message_and_of_one_blank_line() -> None:
+    for stream in (b".\r\nQUIT\r\n", b"\r\n.\r\nQUIT\r\n", b"a\r\n.\r\n", b"ab\r\n.\r\n"):
+        assert asyncio.run(read_in_pieces(stream, [1, 2, 3, 4], 100)) == reference_read(stream, 100)
