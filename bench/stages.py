@@ -118,6 +118,7 @@ async def _one(
         raw=received.content,
         crlf_clean=clean,
         dot_free=clean and received.dot_free,
+        base64_lines=received.base64_lines if clean else (),
     )
     before = sum(clock.spent.get(s, 0.0) for s in ("email tree", "transfer decode", "magic", "archive"))
     started = time.process_time()

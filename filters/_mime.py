@@ -275,11 +275,14 @@ def _raw_headers(msg: EmailMessage) -> tuple[tuple[str, str], ...]:
     return tuple((key.lower(), _FOLD.sub("", _names.unescape(str(value)))) for key, value in msg.raw_items())
 
 
-def parse(raw: bytes, limits: Limits = LIMITS, crlf_clean: bool = False) -> MimeView:
+def parse(
+    raw: bytes, limits: Limits = LIMITS, crlf_clean: bool = False, base64_lines: _tree.Proven = ()
+) -> MimeView:
     """Build the view of ``raw``; never raises on hostile input.
 
     ``crlf_clean``: the caller proved ``raw`` free of bare CR, bare LF and NUL (gateway.data
-    refuses them at DATA), so the same three counts over the whole message are not repeated."""
+    refuses them at DATA), so the same three counts over the whole message are not repeated.
+    ``base64_lines``: blocks of ``raw`` gateway.data proved to be base64 lines (filters._tree)."""
     budget = _archive.Budget(limits.max_expanded, limits.max_members, limits.max_member, limits.max_ratio)
     walk = _Walk(limits, budget, work=_bounded.Work(limits.max_parse_work))
     if not crlf_clean:
@@ -289,7 +292,9 @@ def parse(raw: bytes, limits: Limits = LIMITS, crlf_clean: bool = False) -> Mime
     try:
         # the feedparser's tree, without its per-line cost on attachments, stopped when too costly;
         # whole base64 attachments stay in ``raw`` until decoded (filters/_tree.py)
-        root, walk.bodies = _tree.split(raw, parser=functools.partial(walk.feed, depth=0))
+        root, walk.bodies = _tree.split(
+            raw, parser=functools.partial(walk.feed, depth=0), proven=base64_lines
+        )
         headers = _top_headers(root)
         raw_headers = _raw_headers(root)
         _walk(root, walk)

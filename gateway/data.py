@@ -25,6 +25,7 @@ _MISSES = 64  # blank lines not followed by a block before the rest is read byte
 _REACH = 256 << 10  # how far to look for the next blank line
 _CHUNK = 1 << 20  # blocks are checked a slice at a time
 _NOT_EOL_OR_NUL = bytes(sorted(set(range(256)) - {0, 10, 13}))
+_BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="  # RFC 4648 §4, with pad
 
 
 class Problem(enum.Enum):
@@ -41,6 +42,9 @@ class Data:
     problem: Problem = Problem.NONE
     size: int = 0
     dot_free: bool = False  # no line of ``content`` starts with "." (nothing to dot-stuff)
+    # (start, end, length of each line with its CRLF) of the blocks of ``content`` proven to be
+    # lines of base64 characters, each ending in CRLF: filters._tree need not read them again
+    base64_lines: tuple[tuple[int, int, int], ...] = ()
 
 
 async def read(reader: asyncio.StreamReader, max_bytes: int) -> Data:
@@ -85,7 +89,8 @@ async def _read_chunks(reader: asyncio.StreamReader, max_bytes: int) -> tuple[li
 
 def judge(content: bytes) -> Data:
     """Check line endings and lengths, then remove the transparency dots (RFC 5321 §4.5.2)."""
-    bare, nul, long, dotted = _judged(content)
+    blocks = _blocks(content) if len(content) >= _STEP_FROM else []
+    bare, nul, long, dotted = _judged(content, blocks)
     if bare:
         return Data(b"", Problem.BARE_EOL, len(content))
     if nul:
@@ -96,16 +101,17 @@ def judge(content: bytes) -> Data:
     if dotted:
         content = (b"\r\n" + content).replace(b"\r\n.", b"\r\n")[2:]
         return Data(content, Problem.NONE, len(content))
-    return Data(content, Problem.NONE, len(content), dot_free=True)
+    # offsets into ``content`` as it is: only when no transparency dot was taken out
+    base64_lines = tuple((start, end, stride) for start, end, stride, base64 in blocks if base64)
+    return Data(content, Problem.NONE, len(content), dot_free=True, base64_lines=base64_lines)
 
 
-def _judged(content: bytes) -> tuple[bool, bool, bool, bool]:
+def _judged(content: bytes, blocks: list[tuple[int, int, int, bool]]) -> tuple[bool, bool, bool, bool]:
     """Whether ``content`` holds a bare CR or LF, a NUL, a line over _MAX_LINE octets, a line
     that starts with a dot: the blocks _blocks proved are stepped over, the rest read byte by byte."""
     bare = nul = long = dotted = False
     position = 0
-    blocks = _blocks(content) if len(content) >= _STEP_FROM else []
-    for start, end, stride in [*blocks, (len(content), len(content), 1)]:
+    for start, end, stride, _ in [*blocks, (len(content), len(content), 1, False)]:
         crlf = content.count(b"\r\n", position, start)
         bare = (
             bare
@@ -124,13 +130,14 @@ def _judged(content: bytes) -> tuple[bool, bool, bool, bool]:
     return bare, nul, long, dotted
 
 
-def _blocks(content: bytes) -> list[tuple[int, int, int]]:
-    """(start, end, length of each line with its CRLF) of the blocks of equal lines after a blank
-    line (base64 attachments, most of a large message), proven to hold nothing but their lines'
-    CRLFs and bytes that are neither CR, LF nor NUL: one pass that keeps only those three costs
-    less than counting CRs and LFs over them (two passes over 1 MB cost 0.9 ms). A block's lines
-    are no longer than _MAX_LINE (_block's limit), and each starts after a CRLF."""
-    blocks: list[tuple[int, int, int]] = []
+def _blocks(content: bytes) -> list[tuple[int, int, int, bool]]:
+    """(start, end, length of each line with its CRLF, whether base64) of the blocks of equal
+    lines after a blank line (base64 attachments, most of a large message), proven to hold
+    nothing but their lines' CRLFs and bytes that are neither CR, LF nor NUL: one pass that
+    drops the base64 characters costs less than counting CRs and LFs over them (two passes over
+    1 MB cost 0.9 ms), and tells whether that is all there is. A block's lines are no longer
+    than _MAX_LINE (_block's limit), and each starts after a CRLF."""
+    blocks: list[tuple[int, int, int, bool]] = []
     scan = 0  # where to look for a blank line
     misses = _MISSES
     # a blank line far from the last one is prose, not a part's header: the rest is read byte by byte
@@ -143,22 +150,27 @@ def _blocks(content: bytes) -> list[tuple[int, int, int]]:
             continue
         lines, stride = block
         end = start + lines * stride
-        if not _only_line_ends(content, start, end, lines):
+        base64 = _only_line_ends(content, start, end, lines)
+        if base64 is None:
             break  # a stray CR, LF or NUL: read from here on byte by byte, which finds it
-        blocks.append((start, end, stride))
+        blocks.append((start, end, stride, base64))
         scan = end
     return blocks
 
 
-def _only_line_ends(content: bytes, start: int, end: int, lines: int) -> bool:
-    """Whether [start, end) holds no CR, LF or NUL besides the ``lines`` CRLFs _block found at
-    its line ends; read a slice at a time, so no copy of a whole 25 MB block."""
-    found = 0
+def _only_line_ends(content: bytes, start: int, end: int, lines: int) -> bool | None:
+    """Whether [start, end) holds nothing but base64 characters besides the ``lines`` CRLFs
+    _block found at its line ends; None if it holds another CR, LF or NUL. Read a slice at a
+    time, so no copy of a whole 25 MB block."""
+    found, base64 = 0, True
     for chunk in range(start, end, _CHUNK):
-        found += len(content[chunk : min(chunk + _CHUNK, end)].translate(None, _NOT_EOL_OR_NUL))
+        rest = content[chunk : min(chunk + _CHUNK, end)].translate(None, _BASE64)
+        eols = rest.translate(None, _NOT_EOL_OR_NUL)
+        base64 = base64 and len(eols) == len(rest)
+        found += len(eols)
         if found > 2 * lines:
-            return False
-    return found == 2 * lines
+            return None
+    return base64 if found == 2 * lines else None
 
 
 def _block(content: bytes, start: int) -> tuple[int, int] | None:

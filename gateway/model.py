@@ -128,6 +128,9 @@ class Message:
     # and the relay need not count the bytes again (THREATS.md S1, S4, M9, M18)
     crlf_clean: bool = False
     dot_free: bool = False  # and no line of ``raw`` starts with "." (RFC 5321 §4.5.2: nothing to stuff)
+    # (start, end, length of each line with its CRLF) of blocks of ``raw`` that gateway.data
+    # proved to be lines of base64 characters: the parser does not read them again
+    base64_lines: tuple[tuple[int, int, int], ...] = ()
 
 
 class AccountState(enum.Enum):

@@ -95,7 +95,7 @@ def sender_key(envelope: Envelope) -> str:
 
 def parse(msg: Message) -> Message:
     """``msg`` with its MIME view built once, for the DATA stage."""
-    return replace(msg, view=_mime.parse(msg.raw, crlf_clean=msg.crlf_clean))
+    return replace(msg, view=_mime.parse(msg.raw, crlf_clean=msg.crlf_clean, base64_lines=msg.base64_lines))
 
 
 _Plan = tuple[tuple[str, ModuleType, object], ...]

@@ -118,7 +118,9 @@ class Handler:
         judged = _state(server).received
         clean = judged is not None and judged.content is raw
         dot_free = clean and judged is not None and judged.dot_free
-        msg = replace(_message(server, session, mail), raw=raw, crlf_clean=clean, dot_free=dot_free)
+        proven = judged.base64_lines if clean and judged is not None else ()  # offsets into raw
+        msg = replace(_message(server, session, mail), raw=raw, crlf_clean=clean, dot_free=dot_free,
+                      base64_lines=proven)  # fmt: skip
         try:
             msg = await self._parse(msg)
         except Exception:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import zipfile
 import zlib
 
 import pytest
@@ -9,6 +12,8 @@ import pytest
 from filters import _mime
 from filters._mime import Limits
 from gateway.config import ConfigError, build
+from gateway.data import Problem as DataProblem
+from gateway.data import judge
 from gateway.model import Part, Problem
 from tests.conftest import load
 
@@ -138,3 +143,36 @@ def test_large_attachment_sampled_for_its_compressibility() -> None:
     assert csv.sample_ratio == len(zlib.compress(csv.sample, 1)) / len(csv.sample) < 0.9
     small = _mime.parse(load("attach.dangerous", "zip-in-zip"))
     assert [(p.sample, p.sample_ratio) for p in small.parts if p.is_attachment] == [(b"", 1.0)] * 3
+
+
+def test_blocks_proven_as_data_was_read_give_the_same_view() -> None:
+    # gateway.data proves base64 blocks while judging DATA; the parser skips reading them again
+    # and must see what it sees reading every byte: here a program inside a zip, a block of
+    # equal lines that is not base64, and a base64 attachment with one line out of the alphabet
+    program = b"MZ\x90\x00" + bytes(range(256)) * 400
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("factura.exe", program)
+
+    def attachment(name: str, body: bytes) -> bytes:
+        return (
+            f'--b\r\nContent-Type: application/octet-stream; name="{name}"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n"
+        ).encode() + body
+
+    lines = base64.encodebytes(program * 3).replace(b"\n", b"\r\n")
+    tampered = lines[:7800] + b"-" + lines[7801:]
+    raw = b"".join([
+        b"From: <ana@gto.gob.mx>\r\nTo: <luis@gto.gob.mx>\r\nSubject: anexos\r\nMIME-Version: 1.0\r\n",
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n',
+        attachment("anexos.zip", base64.encodebytes(buffer.getvalue()).replace(b"\n", b"\r\n")),
+        b"--b\r\nContent-Type: text/plain\r\n\r\n" + b"0123456789abcdef.-\r\n" * 200,
+        attachment("datos.bin", tampered),
+        attachment("otros.bin", lines),
+        b"--b--\r\n",
+    ])  # fmt: skip
+    judged = judge(raw)
+    assert judged.problem == DataProblem.NONE and len(judged.base64_lines) >= 2
+    view = _mime.parse(raw, crlf_clean=True, base64_lines=judged.base64_lines)
+    assert view == _mime.parse(raw)
+    assert "application/x-dosexec" in [part.true_type for part in view.parts]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -105,6 +106,8 @@ def test_stepping_over_blocks_judges_as_reading_every_byte(
         content = content[:position] + edit + content[position:]
     got = judge(content)
     assert (got.problem, got.content, got.dot_free) == plain_judge(content)
+    for start, end, stride in got.base64_lines:  # what filters._tree will not read again
+        assert re.fullmatch(b"(?:[A-Za-z0-9+/=]{%d}\r\n)+" % (stride - 2), content[start:end])
 
 
 def reference_read(stream: bytes, max_bytes: int) -> tuple[Problem, bytes, bytes]:
