@@ -11,6 +11,8 @@ import dataclasses
 import functools
 import os
 import smtplib
+import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +52,27 @@ class FixedDirectory:
     """The directory a test gives the gateway; a test may swap ``current`` mid-way."""
 
     current: Directory
+
+
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A failed test can leave a store's aiosqlite thread (not a daemon) running, and Python
+    would wait for it forever at exit: a red run must end at once, with its status."""
+    leftover = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if leftover and _EXIT_STATUS and _EXIT_STATUS[-1] != 0:
+        names = ", ".join(sorted({t.name for t in leftover}))
+        print(
+            f"\ntests left {len(leftover)} threads running ({names}); exiting without them", file=sys.stderr
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS[-1])
 
 
 @dataclass

@@ -43,7 +43,23 @@ _DIRECTORY_AND_USAGE = (
     "CREATE TABLE suspensions (sender TEXT PRIMARY KEY, since TEXT NOT NULL, detail TEXT NOT NULL)",
 )
 
-
+# usage_minutes holds, per sender and minute (the first 16 characters of a stamp), the totals of
+# usage_events; triggers keep them equal whoever inserts or deletes an event (consume, refund,
+# the sweep), so no code path can forget them.
+_BACKFILL_MINUTES = (
+    "INSERT INTO usage_minutes (sender, minute, messages, recipients)"
+    " SELECT sender, substr(at, 1, 16), count(*), sum(recipients) FROM usage_events GROUP BY sender, substr(at, 1, 16)"
+)
+_ADD_MINUTE = (
+    "INSERT INTO usage_minutes (sender, minute, messages, recipients)"
+    " VALUES (NEW.sender, substr(NEW.at, 1, 16), 1, NEW.recipients) ON CONFLICT (sender, minute)"
+    " DO UPDATE SET messages = usage_minutes.messages + 1,"
+    " recipients = usage_minutes.recipients + excluded.recipients"
+)
+_REMOVE_MINUTE = (
+    "UPDATE usage_minutes SET messages = messages - 1, recipients = recipients - OLD.recipients"
+    " WHERE sender = OLD.sender AND minute = substr(OLD.at, 1, 16)"
+)
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         sqlite=(
@@ -204,6 +220,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             """CREATE TABLE rate_hits (
                 id BIGSERIAL PRIMARY KEY, sender TEXT NOT NULL, at TEXT NOT NULL, rule TEXT NOT NULL)""",
             "CREATE INDEX rate_hits_sender ON rate_hits (sender, at)",
+        ),
+    ),
+    Migration(  # issue 8: per-minute totals, so a day's window reads at most 1,440 rows
+        sqlite=(
+            """CREATE TABLE usage_minutes (
+                sender TEXT NOT NULL, minute TEXT NOT NULL, messages INTEGER NOT NULL,
+                recipients INTEGER NOT NULL, PRIMARY KEY (sender, minute)) WITHOUT ROWID""",
+            _BACKFILL_MINUTES,
+            f"CREATE TRIGGER usage_minutes_add AFTER INSERT ON usage_events BEGIN {_ADD_MINUTE}; END",
+            f"CREATE TRIGGER usage_minutes_remove AFTER DELETE ON usage_events BEGIN {_REMOVE_MINUTE}; END",
+        ),
+        postgres=(
+            """CREATE TABLE usage_minutes (
+                sender TEXT NOT NULL, minute TEXT NOT NULL, messages INTEGER NOT NULL,
+                recipients INTEGER NOT NULL, PRIMARY KEY (sender, minute))""",
+            _BACKFILL_MINUTES,
+            f"""CREATE FUNCTION usage_minutes_add() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN {_ADD_MINUTE}; RETURN NULL; END $$""",
+            f"""CREATE FUNCTION usage_minutes_remove() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN {_REMOVE_MINUTE}; RETURN NULL; END $$""",
+            (
+                "CREATE TRIGGER usage_minutes_add AFTER INSERT ON usage_events"
+                " FOR EACH ROW EXECUTE FUNCTION usage_minutes_add()"
+            ),
+            (
+                "CREATE TRIGGER usage_minutes_remove AFTER DELETE ON usage_events"
+                " FOR EACH ROW EXECUTE FUNCTION usage_minutes_remove()"
+            ),
         ),
     ),
 )

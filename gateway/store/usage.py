@@ -59,9 +59,24 @@ _LOCK = (
 )
 
 
+# The recipients of the last 24 hours, exactly, in at most 1,440 rows however much was sent:
+# the per-minute totals (schema: usage_minutes) of the minutes wholly inside the window, plus
+# the events of the minute the window starts in that are inside it.
+_DAY_RECIPIENTS = (
+    "(SELECT coalesce(sum(recipients), 0) FROM usage_minutes WHERE sender = ? AND minute > ?)"
+    " + (SELECT coalesce(sum(recipients), 0) FROM usage_events WHERE sender = ? AND at > ? AND at < ?)"
+)
+
+
+def _day_params(key: str, now: datetime) -> tuple[str, ...]:
+    start = now - DAY
+    first = start.replace(second=0, microsecond=0)
+    return key, stamp(first)[:16], key, stamp(start), stamp(first + MINUTE)[:16]
+
+
 _USAGE = (
     "SELECT (SELECT count(*) FROM usage_events WHERE sender = ? AND at > ?),"
-    " (SELECT coalesce(sum(recipients), 0) FROM usage_events WHERE sender = ? AND at > ?),"
+    f" {_DAY_RECIPIENTS},"
     " (SELECT count(*) FROM rate_hits WHERE sender = ? AND at > ?),"
     " (SELECT count(*) FROM suspensions WHERE sender = ?)"
 )
@@ -74,7 +89,7 @@ async def snapshot(db: Database, key: str, now: datetime) -> Usage:
 
 
 def _usage_params(key: str, now: datetime) -> tuple[str, ...]:
-    return key, stamp(now - MINUTE), key, stamp(now - DAY), key, stamp(now - HOUR), key
+    return key, stamp(now - MINUTE), *_day_params(key, now), key, stamp(now - HOUR), key
 
 
 def _usage(row: Row | None) -> Usage:
@@ -119,8 +134,7 @@ _CONSUME = (
     " WHERE CAST(? AS INTEGER) = 1 OR ("
     "(CAST(? AS INTEGER) = 0"
     " OR (SELECT count(*) FROM usage_events WHERE sender = ? AND at > ?) < CAST(? AS INTEGER))"
-    " AND (CAST(? AS INTEGER) = 0 OR (SELECT coalesce(sum(recipients), 0) FROM usage_events"
-    " WHERE sender = ? AND at > ?) + CAST(? AS INTEGER) <= CAST(? AS INTEGER))"
+    f" AND (CAST(? AS INTEGER) = 0 OR {_DAY_RECIPIENTS} + CAST(? AS INTEGER) <= CAST(? AS INTEGER))"
     " AND (CAST(? AS INTEGER) = 0 OR NOT EXISTS (SELECT 1 FROM suspensions WHERE sender = ?)))"
     " RETURNING id"
 )
@@ -131,7 +145,7 @@ def _consume_params(item: Consumption) -> tuple[object, ...]:
     return (
         c.key, stamp(now), c.recipients, int(item.force),
         c.max_messages, c.key, stamp(now - MINUTE), c.max_messages,
-        c.max_recipients, c.key, stamp(now - DAY), c.recipients, c.max_recipients,
+        c.max_recipients, *_day_params(c.key, now), c.recipients, c.max_recipients,
         int(c.refuse_suspended), c.key,
     )  # fmt: skip
 
@@ -149,10 +163,17 @@ def _consume_one(dialect: str, item: Consumption) -> Script[Consumed]:
         return Consumed(0, _over(charge, current) or Over.MESSAGES, current)
     event = int(str(row[0]))
     if event % _SWEEP_EVERY == 0:
-        yield script.execute(
-            "DELETE FROM usage_events WHERE sender = ? AND at <= ?", charge.key, stamp(now - DAY)
-        )
+        yield from _sweep(charge.key, now)
     return Consumed(event)
+
+
+def _sweep(key: str, now: datetime) -> Script[None]:
+    """Forget ``key``'s events that no window reaches any more, and their minutes' totals
+    (first, so that the delete trigger finds nothing left to update)."""
+    yield script.execute(
+        "DELETE FROM usage_minutes WHERE sender = ? AND minute < ?", key, stamp(now - DAY)[:16]
+    )
+    yield script.execute("DELETE FROM usage_events WHERE sender = ? AND at <= ?", key, stamp(now - DAY))
 
 
 async def refund(db: Database, event: int) -> None:

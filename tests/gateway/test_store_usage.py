@@ -57,6 +57,34 @@ async def test_recipients_roll_over_24_hours(store_url: str) -> None:
     await store.close()
 
 
+async def test_day_window_is_exact_at_every_second_of_the_minute_it_starts_in(store_url: str) -> None:
+    # The day's sum reads per-minute totals, except for the minute the window starts in
+    store = await open_store(store_url)
+    spots = {10: 3, 30: 5, 50: 7, 120: 11, 3600: 13}  # seconds after T0 -> recipients
+    events = {s: await store.consume(charge(n), T0 + timedelta(seconds=s)) for s, n in spots.items()}
+    await store.refund(events[3600].event)  # refunded: never counted again
+    del spots[3600]
+    for second in range(0, 181, 5):
+        now = T0 + timedelta(days=1, seconds=second)
+        expected = sum(n for s, n in spots.items() if s > second)
+        assert (await store.usage("ana@gto.gob.mx", now)).recipients_last_day == expected, second
+    await store.close()
+
+
+async def test_sweeping_old_events_keeps_the_day_window_exact(store_url: str) -> None:
+    store = await open_store(store_url)
+    await store.consume(charge(3), T0 + timedelta(seconds=10))
+    await store.consume(charge(7), T0 + timedelta(seconds=50))
+    later = T0 + timedelta(days=1, seconds=30)  # the first is out of the window, the second in
+    bulk = Charge("ana@gto.gob.mx", "ana@gto.gob.mx", 1, max_messages=0, max_recipients=10_000)
+    for n in range(70):  # enough consumes that one of them sweeps (one in 64)
+        assert (await store.consume(bulk, later + timedelta(milliseconds=n))).over is None
+    usage = await store.usage("ana@gto.gob.mx", later + timedelta(seconds=1))
+    assert usage.recipients_last_day == 7 + 70
+    assert (await store.usage("ana@gto.gob.mx", later + timedelta(seconds=21))).recipients_last_day == 70
+    await store.close()
+
+
 async def test_forced_consume_and_refund(store_url: str) -> None:
     store = await open_store(store_url)
     await store.consume(charge(10_000), T0)
