@@ -229,6 +229,20 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Windows:
+    """Which parts of a sender's Usage some rule of its profile reads; the others are left at
+    zero rather than counted (a sender's day of events is a scan of every one of them)."""
+
+    messages: bool = True  # messages_last_minute
+    recipients: bool = True  # recipients_last_day
+    hits: bool = True  # limit_hits_last_hour
+    suspended: bool = True
+
+
+ALL_WINDOWS = Windows()
+
+
+@dataclass(frozen=True)
 class Charge:
     """What one accepted message costs its sender under rate.messages and rate.recipients."""
 

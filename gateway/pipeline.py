@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import ModuleType
 from typing import Protocol
 
+from prometheus_client import Histogram
+
 from filters import REGISTRY, _mime, rate_abuse, rate_messages, rate_recipients
 from gateway import metrics
 from gateway.config import Config, Profile
 from gateway.model import (
+    ALL_WINDOWS,
     Action,
     Charge,
     Clock,
@@ -31,6 +35,7 @@ from gateway.model import (
     Stage,
     Usage,
     Verdict,
+    Windows,
 )
 
 log = logging.getLogger(__name__)
@@ -49,7 +54,9 @@ _USAGE_RULES = frozenset({"rate.messages", "rate.recipients", "rate.abuse"})
 class Meter(Protocol):
     """Rate counters and suspensions (gateway.usage.StoreMeter over the store)."""
 
-    async def usage(self, key: str, now: datetime) -> Usage: ...
+    async def usage(self, key: str, now: datetime, windows: Windows = ALL_WINDOWS) -> Usage:
+        """``key``'s rate windows at ``now``; those not in ``windows`` are left at zero."""
+        ...
 
     async def consume(self, charge: Charge, now: datetime, force: bool) -> tuple[int, str, Usage]:
         """Check and record atomically: (event id, rule crossed or "", usage before)."""
@@ -119,17 +126,6 @@ def _modules(profile: Profile, stage: Stage) -> _Plan:
     return plan
 
 
-async def _run(module: ModuleType, msg: Message, ctx: Context[object]) -> Verdict | None:
-    rule = str(module.RULE)
-    try:
-        verdict: Verdict | None = await module.check(msg, ctx)
-        return verdict
-    except Exception:
-        log.exception("check %s raised on %s", rule, msg.id)
-        metrics.CHECK_ERRORS.labels(rule=rule).inc()
-        return Verdict(Action.TEMPFAIL, BUG, f"{rule}: error")
-
-
 async def evaluate(stage: Stage, msg: Message, env: Environment, usage: Usage | None = None) -> Decision:
     """Run the sender's profile for ``stage``: stop at the first reject, tempfail or suspend;
     collect every hold and tag; accept when nothing objects."""
@@ -141,10 +137,22 @@ async def evaluate(stage: Stage, msg: Message, env: Environment, usage: Usage | 
         except Exception:
             log.exception("usage of %s not read; tempfailing", msg.id)
             return Decision(Action.TEMPFAIL, (Verdict(Action.TEMPFAIL, BUG, "usage: store"),))
-    with metrics.STAGE_SECONDS.labels(stage=stage.value).time():
-        decision = await _decide(msg, env, profile, modules, usage)
+    started = time.perf_counter()
+    decision = await _decide(msg, env, profile, modules, usage)
+    _timer(stage).observe(time.perf_counter() - started)
     await _effects(msg, env, profile, decision)
     return decision
+
+
+# The stage histogram's children, looked up once (labels() costs a lock and a dict per call)
+_timers: dict[Stage, Histogram] = {}
+
+
+def _timer(stage: Stage) -> Histogram:
+    timer = _timers.get(stage)
+    if timer is None:
+        timer = _timers[stage] = metrics.STAGE_SECONDS.labels(stage=stage.value)
+    return timer
 
 
 async def _decide(msg: Message, env: Environment, profile: Profile,
@@ -152,15 +160,21 @@ async def _decide(msg: Message, env: Environment, profile: Profile,
     """Style rule 12: one time limit for the stage's checks together (one timer per stage, not
     one per check: a timer costs more than most checks); the check running when it strikes
     is named, and the message tempfailed."""
-    organization = Organization(env.config.organization.home_domains, env.config.organization.name)
+    organization = _organization(env.config)
     directory = env.current_directory()
+    clock = env.clock
     collected: list[Verdict] = []
     rule = ""
     try:
         async with asyncio.timeout(profile.check_timeout):
             for rule, module, settings in modules:
-                ctx: Context[object] = Context(settings, env.clock, organization, directory, usage)
-                verdict = await _run(module, msg, ctx)
+                try:
+                    verdict: Verdict | None = await module.check(
+                        msg, Context(settings, clock, organization, directory, usage)
+                    )
+                except Exception:
+                    log.exception("check %s raised on %s", rule, msg.id)
+                    verdict = _bug(rule)
                 if verdict is None:
                     continue
                 collected.append(verdict)
@@ -172,6 +186,27 @@ async def _decide(msg: Message, env: Environment, profile: Profile,
         return Decision(Action.TEMPFAIL, (*collected, Verdict(Action.TEMPFAIL, BUG, f"{rule}: timeout")))
     action = max((v.action for v in collected), default=Action.ACCEPT)
     return Decision(action, tuple(collected))
+
+
+def _bug(rule: str) -> Verdict:
+    """A check that raised: counted, and the message tempfailed (style rule 11)."""
+    metrics.CHECK_ERRORS.labels(rule=rule).inc()
+    return Verdict(Action.TEMPFAIL, BUG, f"{rule}: error")
+
+
+# The Organization of a configuration, made once (a reload makes a new Config)
+_organizations: dict[int, tuple[Config, Organization]] = {}
+
+
+def _organization(config: Config) -> Organization:
+    cached = _organizations.get(id(config))
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    organization = Organization(config.organization.home_domains, config.organization.name)
+    if len(_organizations) > 16:
+        _organizations.clear()
+    _organizations[id(config)] = (config, organization)
+    return organization
 
 
 async def snapshot(msg: Message, env: Environment) -> Usage | None:
@@ -193,7 +228,25 @@ async def _usage(msg: Message, env: Environment, modules: _Plan) -> Usage:
     key = sender_key(msg.envelope)
     if env.meter is None or not key or not any(rule in _USAGE_RULES for rule, _, _ in modules):
         return NO_USAGE
-    return await env.meter.usage(key, env.clock.now())
+    needed = windows(env.config.profile_for(msg.envelope.mail_from))
+    if needed == NO_WINDOWS:
+        return NO_USAGE
+    return await env.meter.usage(key, env.clock.now(), needed)
+
+
+NO_WINDOWS = Windows(False, False, False, False)
+
+
+def windows(profile: Profile) -> Windows:
+    """The parts of a sender's Usage that the rate rules of ``profile`` read: a limit of 0
+    counts (consume records every message) but never limits, so its window is not read."""
+    messages, recipients, abuse = profile.rate_messages, profile.rate_recipients, profile.rate_abuse
+    return Windows(
+        messages=messages.enabled and messages.max_per_minute > 0,
+        recipients=recipients.enabled and recipients.max_per_day > 0,
+        hits=abuse.enabled and abuse.hits_per_hour > 0,
+        suspended=abuse.enabled,
+    )
 
 
 async def _effects(msg: Message, env: Environment, profile: Profile, decision: Decision) -> None:

@@ -33,7 +33,7 @@ def _fill(text: str, values: dict[str, str]) -> str:
 
 def _clean(line: str) -> str:
     # A reply is one line of printable text: nothing from a message may break the protocol.
-    safe = "".join(ch if ch.isprintable() else "?" for ch in line)
+    safe = line if line.isprintable() else "".join(ch if ch.isprintable() else "?" for ch in line)
     return safe[:900]
 
 

@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from email.message import EmailMessage
 
-from gateway.model import Charge, Usage
+from gateway.model import ALL_WINDOWS, Charge, Usage, Windows
 from gateway.store import Store
 from relay.transport import Transport, UpstreamError
 
@@ -26,8 +26,8 @@ class StoreMeter:
         self.transport = transport
         self.hostname = hostname
 
-    async def usage(self, key: str, now: datetime) -> Usage:
-        return await self.store.usage(key, now)
+    async def usage(self, key: str, now: datetime, windows: Windows = ALL_WINDOWS) -> Usage:
+        return await self.store.usage(key, now, windows)
 
     async def consume(self, charge: Charge, now: datetime, force: bool) -> tuple[int, str, Usage]:
         consumed = await self.store.consume(charge, now, force)

@@ -22,6 +22,7 @@ from functools import partial
 from typing import TypeVar
 
 from gateway.model import (
+    ALL_WINDOWS,
     Action,
     Charge,
     DecisionRecord,
@@ -32,6 +33,7 @@ from gateway.model import (
     Release,
     Usage,
     User,
+    Windows,
 )
 from gateway.store import audit, moderation, outbox, script, stats, users
 from gateway.store import directory as _directory
@@ -285,8 +287,9 @@ class Store:
 
     # -- rate counters (gateway.store.usage) --------------------------------------------------
 
-    async def usage(self, key: str, now: datetime) -> Usage:
-        return await _guard(_usage.snapshot(self.db, key, now))
+    async def usage(self, key: str, now: datetime, windows: Windows = ALL_WINDOWS) -> Usage:
+        """``key``'s rate windows at ``now``; those not in ``windows`` are left at zero."""
+        return await _guard(_usage.snapshot(self.db, key, now, windows))
 
     async def consume(self, charge: Charge, now: datetime, force: bool = False) -> Consumed:
         """Check the limits and record the message in one transaction (001 VI); a message

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
-from gateway.model import Charge, Usage
+from gateway.model import ALL_WINDOWS, Charge, Usage, Windows
 from gateway.store import script
 from gateway.store.database import Database, Executor, Row
 from gateway.store.directory import Change, log_change
@@ -80,12 +80,25 @@ _USAGE = (
     " (SELECT count(*) FROM rate_hits WHERE sender = ? AND at > ?),"
     " (SELECT count(*) FROM suspensions WHERE sender = ?)"
 )
+# The same, each window counted only when asked for (CASE evaluates the branch it takes)
+_SNAPSHOT = (
+    "SELECT CASE WHEN CAST(? AS INTEGER) = 1"
+    " THEN (SELECT count(*) FROM usage_events WHERE sender = ? AND at > ?) ELSE 0 END,"
+    f" CASE WHEN CAST(? AS INTEGER) = 1 THEN {_DAY_RECIPIENTS} ELSE 0 END,"
+    " CASE WHEN CAST(? AS INTEGER) = 1"
+    " THEN (SELECT count(*) FROM rate_hits WHERE sender = ? AND at > ?) ELSE 0 END,"
+    " CASE WHEN CAST(? AS INTEGER) = 1 THEN (SELECT count(*) FROM suspensions WHERE sender = ?) ELSE 0 END"
+)
 
 
-async def snapshot(db: Database, key: str, now: datetime) -> Usage:
+async def snapshot(db: Database, key: str, now: datetime, windows: Windows = ALL_WINDOWS) -> Usage:
     """``key``'s consumption in the windows ending at ``now`` (the checks' snapshot): one
-    statement, the store's quickest read."""
-    return _usage(await db.quick(_USAGE, *_usage_params(key, now)))
+    statement, the store's quickest read; the windows not asked for are left at zero."""
+    params = (
+        int(windows.messages), key, stamp(now - MINUTE), int(windows.recipients), *_day_params(key, now),
+        int(windows.hits), key, stamp(now - HOUR), int(windows.suspended), key,
+    )  # fmt: skip
+    return _usage(await db.quick(_SNAPSHOT, *params))
 
 
 def _usage_params(key: str, now: datetime) -> tuple[str, ...]:

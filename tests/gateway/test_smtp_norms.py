@@ -137,6 +137,22 @@ async def test_rate_abuse_suspends_and_notifies(gateway_factory: GatewayFactory,
     assert code == 250
 
 
+async def test_unlimited_sender_still_refused_once_suspended(
+    gateway_factory: GatewayFactory, sink: Sink
+) -> None:
+    # limits of 0 are counted, not read; the suspension is still read at MAIL (gateway.pipeline.windows)
+    overrides = {"profile": {"rate.messages": {"max_per_minute": 0}, "rate.recipients": {"max_per_day": 0}}}
+    gateway = await gateway_factory(sink.port, overrides, directory=DIRECTORY)
+    raw = load("rate.abuse", "ordinary")
+    for _ in range(40):
+        assert (await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], raw))[0] == 250
+    await gateway.store.suspend("ana@gto.gob.mx", "10 hits", gateway.services.env.clock.now())
+    code, text = await send(gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], raw)
+    assert code == 550 and text.startswith("5.7.1 Cuenta suspendida por la regla rate.abuse")
+    usage = await gateway.store.usage("ana@gto.gob.mx", gateway.services.env.clock.now())
+    assert usage.messages_last_minute == 40 and usage.recipients_last_day == 40  # still counted
+
+
 async def test_sender_suspended_after_mail_is_refused_at_data(
     gateway_factory: GatewayFactory, sink: Sink
 ) -> None:

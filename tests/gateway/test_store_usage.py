@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from gateway.model import Account, Charge, Usage
+from gateway.model import Account, Charge, Usage, Windows
 from gateway.store import Change, DirectoryData, open_store
 from gateway.store.usage import Over
 
@@ -82,6 +82,23 @@ async def test_sweeping_old_events_keeps_the_day_window_exact(store_url: str) ->
     usage = await store.usage("ana@gto.gob.mx", later + timedelta(seconds=1))
     assert usage.recipients_last_day == 7 + 70
     assert (await store.usage("ana@gto.gob.mx", later + timedelta(seconds=21))).recipients_last_day == 70
+    await store.close()
+
+
+async def test_snapshot_counts_only_the_windows_asked_for(store_url: str) -> None:
+    # gateway.pipeline asks only for what the sender's rate rules read (a limit of 0 reads nothing)
+    store = await open_store(store_url)
+    for n in range(3):
+        await store.consume(charge(2), T0 + timedelta(seconds=n))
+    await store.limit_hit("ana@gto.gob.mx", "rate.messages", T0)
+    await store.suspend("ana@gto.gob.mx", "10 hits", T0)
+    now = T0 + timedelta(seconds=5)
+    assert await store.usage("ana@gto.gob.mx", now) == Usage(3, 6, 1, True)
+    assert await store.usage("ana@gto.gob.mx", now, Windows(True, False, True, False)) == Usage(
+        3, 0, 1, False
+    )
+    assert await store.usage("ana@gto.gob.mx", now, Windows(False, True, False, True)) == Usage(0, 6, 0, True)
+    assert await store.usage("ana@gto.gob.mx", now, Windows(False, False, False, False)) == Usage()
     await store.close()
 
 
