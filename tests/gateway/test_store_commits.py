@@ -101,3 +101,22 @@ async def test_a_script_is_one_transaction(store_url: str) -> None:
         await store.db.run(_fill_then_fail)
     assert await store.db.fetchall("SELECT x FROM s ORDER BY x") == [(1,), (2,), (3,)]
     await store.close()
+
+
+async def test_bookkeeping_waits_for_a_write_lock_another_process_holds(tmp_path: Path) -> None:
+    # Bookkeeping runs on the loop's thread only when the lock is free; taken, the writer thread
+    # waits for it, and the loop goes on serving in the meantime
+    path = tmp_path / "c.db"
+    db = await SQLiteDatabase.open(str(path), checkpoint_every=3600)
+    await db.run(partial(_fill, [1]), durable=False)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO s (x) VALUES (10)")
+    waiting = asyncio.ensure_future(db.run(partial(_fill, [100]), durable=False))
+    for _ in range(20):
+        await asyncio.sleep(0)  # the loop is free while the writer thread waits
+    assert not waiting.done()
+    other.execute("COMMIT")
+    assert await waiting == (111, 3)  # after the other process's row: serialised, nothing lost
+    other.close()
+    await db.close()
