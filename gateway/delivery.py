@@ -31,6 +31,7 @@ from relay.dkim import DKIMError, Key, Signer, check
 from relay.transport import SendResult, Transport, UpstreamError
 
 log = logging.getLogger(__name__)
+_LEASE_SHARE = 0.8  # of its lease, the longest a job may take before it is given up and deferred
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,17 @@ class Worker:
             await outbox.delivered(self.store.db, job, (), 250, "", self.clock.now())
             return
         try:
-            data = await self._bytes(job)
-            result = await self.transport.send(job.mail_from, job.rcpt_tos, data)
+            # Done well within the lease, or given up: past it another node may take the job
+            # over and send it a second time while this one is still talking to upstream
+            async with asyncio.timeout(self.settings.lease * _LEASE_SHARE):
+                data = await self._bytes(job)
+                result = await self.transport.send(job.mail_from, job.rcpt_tos, data)
+        except TimeoutError:
+            log.warning(
+                "outbox: job %d not done in %.0f%% of its lease; deferred", job.id, _LEASE_SHARE * 100
+            )
+            await self._refused(job, owner, 451, "4.4.2 compuerta: upstream too slow for the job's lease")
+            return
         except UpstreamError as error:
             await self._refused(job, owner, error.code, error.text)
             return

@@ -89,6 +89,7 @@ class SinkHandler:
     received: list[Received] = field(default_factory=list)
     rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> reply line
     data_reply: str | None = None
+    data_hold: asyncio.Event | None = None  # set: DATA's reply waits for it (a stalled upstream)
     greetings: int = 0  # EHLOs seen: one per connection from a pooled client
     pipelining: bool = True  # offer PIPELINING (RFC 2920) as Postfix does; aiosmtpd does not by itself
 
@@ -109,6 +110,8 @@ class SinkHandler:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_hold is not None:
+            await self.data_hold.wait()
         if self.data_reply is not None:
             return self.data_reply
         data = envelope.original_content or b""

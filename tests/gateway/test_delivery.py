@@ -244,6 +244,19 @@ async def test_a_claimed_job_is_taken_over_only_when_its_lease_expires(fanout: F
     assert delivered(sink) == Counter(dict.fromkeys(HOME[:2], 1))
 
 
+async def test_a_job_is_given_up_before_its_lease_runs_out(fanout: Factory, sink: Sink) -> None:
+    # Past the lease another node could take the job over and send it again: an upstream that
+    # stalls is left at 80 % of the lease and the job deferred (real time: the lease is what
+    # is tested, so it is short)
+    run = await fanout(HOME[:2], peers=False, lease=0.5)
+    sink.handler.data_hold = asyncio.Event()
+    assert await run.worker.drain() == 1
+    progress = await run.store.progress(run.held.ticket)
+    assert progress is not None and progress.pending == 2 and not progress.done
+    assert progress.domains[0].last_reply == "451 4.4.2 compuerta: upstream too slow for the job's lease"
+    sink.handler.data_hold.set()
+
+
 def test_delivery_jobs_are_data() -> None:
     job = Delivery(DeliveryKind.HOME, "gto.gob.mx", "a@gto.gob.mx", ("b@gto.gob.mx",))
     assert job.batch == 0 and job == Delivery(
