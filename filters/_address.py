@@ -10,6 +10,7 @@ tuples to sender.domain and rcpt.visible.
 from __future__ import annotations
 
 import email.header
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -206,6 +207,22 @@ def _mailbox(tokens: list[_Token], comments: str) -> Mailbox:
 
 def mailboxes(value: str) -> tuple[Mailbox, ...]:
     """The mailboxes of a mailbox-list (From:, Sender:); groups are refused (RFC 5322 §3.6.2)."""
+    return _mailboxes(value) if len(value) <= _REMEMBERED else _mailboxes.__wrapped__(value)
+
+
+def address_list(value: str) -> tuple[Mailbox, ...]:
+    """The mailboxes of an address-list (To:, Cc:), members of groups included."""
+    return _address_list(value) if len(value) <= _REMEMBERED else _address_list.__wrapped__(value)
+
+
+# A sender's From: (and often To:) is the same string message after message, and parsing it is
+# pure: the last answers for short values are kept (sender.domain, sender.login and
+# rcpt.visible read the same headers of every message). A refusal is not kept: it raises again.
+_REMEMBERED = 1000
+
+
+@functools.lru_cache(maxsize=512)
+def _mailboxes(value: str) -> tuple[Mailbox, ...]:
     tokens, comments = _tokens(value)
     if any(t.kind == "special" and t.text in ":;" for t in tokens):
         raise AddressError("group syntax in a mailbox list")
@@ -214,8 +231,8 @@ def mailboxes(value: str) -> tuple[Mailbox, ...]:
     return tuple(_mailbox(part, comments) for part in _split(tokens, ","))
 
 
-def address_list(value: str) -> tuple[Mailbox, ...]:
-    """The mailboxes of an address-list (To:, Cc:), members of groups included."""
+@functools.lru_cache(maxsize=512)
+def _address_list(value: str) -> tuple[Mailbox, ...]:
     tokens, comments = _tokens(value)
     out: list[Mailbox] = []
     for part in _split(tokens, ","):

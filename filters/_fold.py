@@ -30,6 +30,11 @@ class _Table:
 
 def words(text: str) -> list[bytes]:
     """The words of the folded text, in order."""
+    return spaced(text).split()
+
+
+def spaced(text: str) -> bytes:
+    """The folded text before its runs of spaces are collapsed: its words are ``split()``."""
     for table in _TABLES:
         try:
             encoded = text.encode(table.charset)
@@ -38,9 +43,9 @@ def words(text: str) -> list[bytes]:
         for byte, folded in table.wide.items():
             if byte in encoded:
                 encoded = encoded.replace(byte, folded)
-        return encoded.translate(table.one, table.dropped).split()
+        return encoded.translate(table.one, table.dropped)
     # ASCII is Latin-1: its table lowers the letters and spaces the rest
-    return _ascii(text).translate(_TABLES[0].one).split()
+    return _ascii(text).translate(_TABLES[0].one)
 
 
 def fold(text: str) -> str:

@@ -40,9 +40,14 @@ def prepare(patterns: Iterable[str]) -> Phrases:
     return Phrases(compiled, frozenset().union(*firsts) if len(firsts) == len(compiled) else None)
 
 
+def possible(phrases: Phrases, present: set[bytes]) -> bool:
+    """False only when a text whose whole words are ``present`` cannot match any pattern."""
+    return phrases.needs is None or not phrases.needs.isdisjoint(present)
+
+
 def search(phrases: Phrases, normal: str, present: set[bytes]) -> re.Match[str] | None:
     """The alternation's match in ``normal``, whose whole words are ``present``."""
-    if phrases.needs is not None and phrases.needs.isdisjoint(present):
+    if not possible(phrases, present):
         return None
     matches = (
         match

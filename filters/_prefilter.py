@@ -43,7 +43,8 @@ def clauses(pattern: str) -> tuple[Clause, ...]:
 
 
 def words(normal: bytes, split: list[bytes]) -> set[bytes]:
-    """The whole words of a normalised text (its runs of [a-z0-9]), given it and its split."""
+    """The whole words of a normalised text (its runs of [a-z0-9]; its spaces collapsed or not),
+    given it and its split."""
     # \b also falls at a "$": "us$10" holds the words "us" and "10"
     return set(normal.replace(b"$", b" ").split()) if b"$" in normal else set(split)
 

@@ -132,12 +132,15 @@ def normalise(text: str) -> str:
 
 def signs(subject: str, text: str) -> tuple[tuple[str, str], ...]:
     """Each sign found, with the words that showed it."""
-    split = _fold.words(f"{subject}\n{text}")
-    folded = b" ".join(split)
-    normal, present = folded.decode("ascii"), _prefilter.words(folded, split)
+    spaced = _fold.spaced(f"{subject}\n{text}")
+    split = spaced.split()
+    present = _prefilter.words(spaced, split)
+    possible = [(sign, phrases) for sign, phrases in _PHRASES.items() if _phrases.possible(phrases, present)]
+    # the text the patterns run over, joined only when some sign's words are all there
+    normal = b" ".join(split).decode("ascii") if possible else ""
     found = [
         (sign, match.group())
-        for sign, phrases in _PHRASES.items()
+        for sign, phrases in possible
         if (match := _phrases.search(phrases, normal, present))
     ]
     if _FORWARDED.match(subject) and not any(sign == "cadena / chain" for sign, _ in found):

@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import re
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 
@@ -85,7 +85,7 @@ class Handler:
             metrics.SMTP_ERRORS.labels(kind="bad-address").inc()
             return replies.BAD_ADDRESS.line()
         declared = _declared_size(options)
-        msg = _message(server, session, MailEnvelope(_sender(address), declared_size=declared))
+        msg = _message(server, session, _sender(address), declared_size=declared)
         usage = await pipeline.snapshot(msg, self.services.env)
         _state(server).usage = usage
         decision = await pipeline.evaluate(Stage.MAIL, msg, self.services.env, usage)
@@ -102,7 +102,7 @@ class Handler:
             metrics.SMTP_ERRORS.labels(kind="bad-address").inc()
             return replies.BAD_ADDRESS.line()
         rcpts = (*envelope.rcpt_tos, address)
-        msg = _message(server, session, MailEnvelope(_sender(envelope.mail_from), rcpts))
+        msg = _message(server, session, _sender(envelope.mail_from), rcpts)
         decision = await pipeline.evaluate(Stage.RCPT, msg, self.services.env, _state(server).usage)
         if decision.action >= Action.TEMPFAIL:
             return _refusal(decision)
@@ -112,16 +112,15 @@ class Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        mail = MailEnvelope(
-            _sender(envelope.mail_from), tuple(envelope.rcpt_tos), smtputf8=envelope.smtp_utf8
-        )
         # GatewaySMTP reads DATA with gateway.data, which refuses bare CR/LF and NUL
         judged = _state(server).received
         clean = judged is not None and judged.content is raw
         dot_free = clean and judged is not None and judged.dot_free
         proven = judged.base64_lines if clean and judged is not None else ()  # offsets into raw
-        msg = replace(_message(server, session, mail), raw=raw, crlf_clean=clean, dot_free=dot_free,
-                      base64_lines=proven)  # fmt: skip
+        msg = _message(
+            server, session, _sender(envelope.mail_from), tuple(envelope.rcpt_tos),
+            smtputf8=envelope.smtp_utf8, content=Content(raw, clean, dot_free, proven),
+        )  # fmt: skip
         try:
             msg = await self._parse(msg)
         except Exception:
@@ -280,16 +279,39 @@ def _data_refusal(problem: smtp_data.Problem) -> str | None:
     return replies.BAD_LINE_ENDINGS.line()
 
 
-def _message(server: SMTP, session: Session, envelope: MailEnvelope) -> Message:
+@dataclass(frozen=True)
+class Content:
+    """DATA as gateway.data judged it, for the Message built at the end of DATA."""
+
+    raw: bytes
+    crlf_clean: bool
+    dot_free: bool
+    base64_lines: tuple[tuple[int, int, int], ...]
+
+
+NO_CONTENT = Content(b"", False, False, ())
+
+
+def _message(server: SMTP, session: Session, sender: str, rcpt_tos: tuple[str, ...] = (),
+             declared_size: int | None = None, smtputf8: bool = False,
+             content: Content = NO_CONTENT) -> Message:  # fmt: skip
+    """The Message of this transaction so far: its envelope, with the client per XFORWARD, and
+    (at the end of DATA) its content. Built whole, in one go: it is built at every command."""
     forwarded = _state(server).xforward
     peer = session.peer
-    address = forwarded.get("ADDR") or (str(peer[0]) if isinstance(peer, tuple) else "")
-    envelope = replace(
-        envelope, client_address=address, client_name=forwarded.get("NAME", ""),
+    login = forwarded.get("LOGIN")
+    mail = MailEnvelope(
+        sender, rcpt_tos, declared_size,
+        client_address=forwarded.get("ADDR") or (str(peer[0]) if isinstance(peer, tuple) else ""),
+        client_name=forwarded.get("NAME", ""),
         helo=forwarded.get("HELO") or session.host_name or "",
-        login=forwarded.get("LOGIN") if forwarded.get("LOGIN") not in (None, "[UNAVAILABLE]") else None,
+        login=login if login not in (None, "[UNAVAILABLE]") else None,
+        smtputf8=smtputf8,
     )  # fmt: skip
-    return Message(secrets.token_hex(6).upper(), envelope, received_at=None)
+    return Message(
+        secrets.token_hex(6).upper(), mail, content.raw, received_at=None, crlf_clean=content.crlf_clean,
+        dot_free=content.dot_free, base64_lines=content.base64_lines,
+    )  # fmt: skip
 
 
 def _refusal(decision: Decision) -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import unicodedata
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from filters._address import AddressError, domain_key, mailboxes
+from filters import _address
+from filters._address import AddressError, address_list, domain_key, mailboxes
 
 
 def definition(domain: str) -> str:
@@ -46,3 +48,17 @@ def test_control_characters_are_the_c0_set_but_tab_and_del() -> None:
     for code in range(0x3000):
         expected = code < 0x20 and code != 0x09 or code == 0x7F
         assert refused_as_control(f"Ana <ana@gto.gob.mx>{chr(code)}") == expected, hex(code)
+
+
+def test_remembered_answers_are_the_parser_s() -> None:
+    # filters._address keeps the last answers for short values: the same as parsing again
+    for value in ("Ana <ana@gto.gob.mx>", "a@gto.gob.mx, Luis <luis@gto.gob.mx>", "equipo: a@gto.gob.mx;"):
+        assert address_list(value) == address_list(value) == _address._address_list.__wrapped__(value)
+    assert mailboxes("Ana <ana@gto.gob.mx>") == _address._mailboxes.__wrapped__("Ana <ana@gto.gob.mx>")
+    for _ in range(2):  # a refusal is never remembered as an answer
+        with pytest.raises(AddressError):
+            mailboxes("alice@gto.gob.mx <mallory@evil.example>")
+    long = ", ".join(f"p{n}@gto.gob.mx" for n in range(200))  # over 1000 characters: not kept
+    before = _address._address_list.cache_info().currsize
+    assert len(address_list(long)) == 200
+    assert _address._address_list.cache_info().currsize == before
