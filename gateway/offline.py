@@ -1,7 +1,8 @@
-"""`compuerta check`: the verdict the gateway would give a message, without sockets or a store.
+"""`compuerta check`: the verdict the gateway would give a message, without sockets.
 
-Trusts a validated Config; the message bytes are untrusted, as on the wire. Runs the same
-pipeline, stage by stage, as the SMTP session; hands a CheckResult to the CLI.
+Trusts a validated Config and the directory it is given (the store's, read by the command);
+the message bytes are untrusted, as on the wire. Runs the same pipeline, stage by stage, as the
+SMTP session, with no rate counting; hands a CheckResult to the CLI.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from filters import REGISTRY
 from gateway import pipeline, replies
 from gateway.clock import SystemClock
 from gateway.config import Config
-from gateway.model import Action, Decision, Envelope, Message, Stage, Verdict
+from gateway.model import Action, Decision, Directory, Envelope, Message, Stage, Verdict
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,11 @@ class CheckResult:
     verdicts: tuple[Verdict, ...]
     reply: str
     envelope: Envelope
+    directory: str = ""  # where the directory came from ("" when it was empty)
 
     def as_json(self) -> dict[str, object]:
         return {
+            "directory": self.directory,
             "action": self.action.name.lower(),
             "stage": self.stage.value,
             "rules": [v.rule for v in self.verdicts],
@@ -37,7 +40,8 @@ class CheckResult:
         }
 
     def as_text(self) -> str:
-        lines = [f"action: {self.action.name.lower()} (stage {self.stage.value})", f"reply:  {self.reply}"]
+        lines = [f"action: {self.action.name.lower()} (stage {self.stage.value})", f"reply:  {self.reply}",
+                 f"directory: {self.directory or 'ninguno / none (rules that read it see no accounts)'}"]  # fmt: skip
         for verdict in self.verdicts:
             info = _describe(verdict)
             lines.append(f"- {info['rule']} [{info['action']}] norma {info['norm']}: {info['detail']}")
@@ -73,11 +77,26 @@ def _addresses(raw: bytes, names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(addr for _, addr in email.utils.getaddresses(values) if addr)
 
 
-async def check(config: Config, raw: bytes, sender: str | None, rcpts: tuple[str, ...]) -> CheckResult:
+async def check(
+    config: Config,
+    raw: bytes,
+    sender: str | None,
+    rcpts: tuple[str, ...],
+    directory: Directory | None = None,
+    source: str = "",
+) -> CheckResult:
+    """The verdict; ``directory`` (from ``source``) as the gateway's checks would see it."""
+    result = await _check(config, raw, sender, rcpts, directory or Directory())
+    return replace(result, directory=source if directory is not None else "")
+
+
+async def _check(
+    config: Config, raw: bytes, sender: str | None, rcpts: tuple[str, ...], directory: Directory
+) -> CheckResult:
     raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # files on disk often use LF
     mail_from = sender if sender is not None else next(iter(_addresses(raw, ("from",))), "")
     rcpt_tos = rcpts or _addresses(raw, ("to", "cc"))
-    env = pipeline.Environment(config, SystemClock())
+    env = pipeline.Environment(config, SystemClock(), directory)
     msg = Message(secrets.token_hex(6).upper(), Envelope(mail_from, declared_size=len(raw)))
     decision = await pipeline.evaluate(Stage.MAIL, msg, env)
     if decision.action >= Action.TEMPFAIL:

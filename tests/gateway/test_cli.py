@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import message
+from gateway.model import Account, AccountState
+from gateway.store import Change, DirectoryData, open_store
+from tests.conftest import FixedClock, message
 from tests.gateway.test_smtp import with_attachment
 
 
@@ -68,6 +71,43 @@ def test_check_json_clean(tmp_path: Path) -> None:
     out = json.loads(result.stdout)
     assert (out["action"], out["rules"], out["to"]) == ("accept", [], ["luis@gto.gob.mx"])
     assert out["reply"].startswith("250 ")
+
+
+async def test_check_judges_with_the_stores_directory(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n[organization]\nhome_domains = ["gto.gob.mx"]\n'
+    )
+    store = await open_store(f"sqlite:///{tmp_path / 's.db'}")
+    disabled = Account("baja@gto.gob.mx", state=AccountState.DISABLED)
+    await store.write_directory(
+        DirectoryData((disabled,)), Change("t", "directory.set", "baja"), FixedClock().now()
+    )
+    await store.close()
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(message())
+    sender = ("--from", "baja@gto.gob.mx", "--to", "luis@gto.gob.mx", "--config", str(cfg), "--json")
+    judged = json.loads((await asyncio.to_thread(compuerta, "check", str(eml), *sender)).stdout)
+    blind = json.loads(
+        (await asyncio.to_thread(compuerta, "check", str(eml), *sender, "--no-directory")).stdout
+    )
+    assert (judged["action"], judged["rules"], judged["directory"]) == (
+        "reject",
+        ["sender.account"],
+        "store, version 1",
+    )
+    assert (blind["action"], blind["directory"]) == ("accept", "")
+
+
+def test_check_never_creates_a_store(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n')
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(message())
+    result = compuerta("check", str(eml), "--config", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert "directory: ninguno / none" in result.stdout
+    assert not (tmp_path / "s.db").exists()
 
 
 def test_db_migrate_reports_version(tmp_path: Path) -> None:
