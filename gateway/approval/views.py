@@ -7,7 +7,7 @@ the Jinja2 templates (autoescaped; the message body only after nh3 in render.py)
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader
@@ -28,8 +28,10 @@ TEMPLATES = Environment(loader=PackageLoader("gateway.approval", "templates"), a
 KINDS = {kind.value: label for kind, label in _recipients.LABELS_ES.items()}
 STATES = {"held": "retenidos", "approved": "autorizados", "delivered": "enviados",
           "rejected": "rechazados", "expired": "vencidos"}  # fmt: skip
-# Throttle password guessing: after 5 failures a user name is locked for 15 minutes.
+# Throttle password guessing: after 5 failures a user name is locked for 15 minutes, and after
+# 20 (any user names: one guesser trying many) so is the client address (offices share one).
 MAX_FAILURES = 5
+MAX_FAILURES_FROM = 20
 LOCKOUT = timedelta(minutes=15)
 _STATUS = {"not-found": 404, "forbidden": 403, "decided": 409, "bad-request": 400}
 
@@ -63,7 +65,7 @@ async def login(request: Request, services: Services) -> Response:
     form = await request.form()
     username, password = str(form.get("usuario", ""))[:100], str(form.get("contrasena", ""))[:1000]
     now = services.env.clock.now()
-    if await services.store.audit_count(username, "login.failed", now - LOCKOUT) >= MAX_FAILURES:
+    if await _throttled(services, username, _client(request), now):
         return page(services, "login.html", 429, csrf=request.cookies.get(session.LOGIN_CSRF, ""),
                     error="Demasiados intentos fallidos; espere 15 minutos.")  # fmt: skip
     user = await services.store.user(username)
@@ -75,6 +77,14 @@ async def login(request: Request, services: Services) -> Response:
     await session.open_for(response, user, services)
     response.delete_cookie(session.LOGIN_CSRF, path="/")
     return response
+
+
+async def _throttled(services: Services, username: str, client: str, now: datetime) -> bool:
+    store, since = services.store, now - LOCKOUT
+    return (
+        await store.audit_count(username, "login.failed", since) >= MAX_FAILURES
+        or await store.audit_count_from(client, "login.failed", since) >= MAX_FAILURES_FROM
+    )
 
 
 def _client(request: Request) -> str:

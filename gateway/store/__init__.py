@@ -181,6 +181,9 @@ class Store:
     async def audit_count(self, actor: str, action: str, since: datetime) -> int:
         return await audit.count(self.db, actor, action, since)
 
+    async def audit_count_from(self, client: str, action: str, since: datetime) -> int:
+        return await audit.count_from(self.db, client, action, since)
+
     async def audit_verify(self) -> tuple[int, int | None]:
         return await audit.verify(self.db)
 

@@ -87,6 +87,17 @@ async def verify(db: Executor) -> tuple[int, int | None]:
             prev, checked, after = entry.hash, checked + 1, entry.id
 
 
+async def count_from(db: Executor, client: str, action: str, since: datetime) -> int:
+    """Rows of ``action`` from the client address ``client`` (kept as the reason) since ``since``."""
+    row = await db.fetchone(
+        "SELECT count(*) FROM audit WHERE action = ? AND reason = ? AND at >= ?",
+        action,
+        client,
+        since.isoformat(),
+    )
+    return int(str(row[0])) if row else 0
+
+
 async def count(db: Executor, actor: str, action: str, since: datetime) -> int:
     """Rows of ``actor`` doing ``action`` since ``since`` (failed logins, for throttling)."""
     row = await db.fetchone(

@@ -185,6 +185,15 @@ async def test_password_guessing_is_throttled(approval: Starter) -> None:
     assert [e.action for e in await app.gateway.store.audit_entries()].count("login.failed") == 5
 
 
+async def test_one_address_guessing_many_user_names_is_throttled(approval: Starter) -> None:
+    app = await approval()
+    async with httpx.AsyncClient(base_url=app.base) as client:
+        for n in range(20):  # four per name: no user name reaches its own limit
+            assert "incorrectos" in (await login(client, f"usuario{n % 5}", "adivinanza")).text
+        locked = await login(client, "dgtit1")  # even the right password, from this address
+        assert locked.status_code == 429 and "compuerta_sesion" not in client.cookies
+
+
 async def test_two_approvers_clicking_at_once_release_once(approval: Starter, sink: Sink) -> None:
     app = await approval()
     ticket = await hold(app, CIRCULAR)
