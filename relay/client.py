@@ -21,6 +21,7 @@ from dataclasses import dataclass
 _MAX_LINE = 2048  # RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets; be lenient
 _MAX_REPLY = 64 * 1024  # a multi-line reply larger than this is not an SMTP server talking
 _SLICE = 1 << 20  # message bytes handed to the socket at a time (asyncio copies what it cannot send)
+_JOIN = 64 * 1024  # a message up to this size goes in one write with its final dot
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -214,7 +215,7 @@ class Connection:
         25 MB message would have asyncio copy what the socket did not take into its own buffer
         (bench/: peak RSS of 25 MB mail).
         """
-        if len(data) <= _SLICE:
+        if len(data) <= _JOIN:  # one segment; above this, copying costs more than a write
             (waiter,) = self._write(data + b".\r\n", 1)
             return await self.reply(waiter)
         view = memoryview(data)
