@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
+import re
 import tomllib
 import types
 import typing
@@ -324,6 +325,9 @@ def parse_milter_address(value: str, key: str) -> tuple[str, str, int]:
     raise ConfigError(key, value, '"inet:HOST:PORT" or "unix:/ABSOLUTE/PATH" (Postfix notation)')
 
 
+_HELO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?|\[[0-9A-Fa-f.:IPv]{2,60}\]")
+
+
 def _validate(config: Config) -> None:
     parse_address(config.smtp.listen, "smtp.listen")
     if config.smtp.workers < 1:
@@ -334,6 +338,11 @@ def _validate(config: Config) -> None:
         # MILTER_CHUNK_SIZE: a body chunk of 65535 bytes must fit in one packet
         raise ConfigError("milter.max_packet", config.milter.max_packet, "at least 65552")
     parse_address(config.upstream.address, "upstream.address")
+    if not _HELO.fullmatch(config.upstream.helo):
+        # RFC 5321 §4.1.1.1: EHLO names a domain or an address literal; it goes on the wire as is
+        raise ConfigError(
+            "upstream.helo", config.upstream.helo, "a host name such as mx1.gto.gob.mx or [192.0.2.1]"
+        )
     parse_address(config.web.listen, "web.listen")
     _validate_networks(config.smtp.trusted_networks, "smtp.trusted_networks")
     _validate_networks(config.web.metrics_networks, "web.metrics_networks")

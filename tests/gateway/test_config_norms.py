@@ -63,3 +63,18 @@ async def test_domain_profile_applies_over_smtp(gateway_factory: GatewayFactory,
     seg = raw.replace(b"From: ana@gto.gob.mx", b"From: eva@seg.gob.mx")
     code, text = await send(gateway.port, "eva@seg.gob.mx", ["luis@gto.gob.mx"], seg)
     assert code == 550 and text.startswith("5.7.1 Mensaje detenido por la regla content.chain")
+
+
+@pytest.mark.parametrize("helo", ["mx1 gto.gob.mx", "mx1.gto.gob.mx\r\nRSET", "", "-mx1", "mx1.gto.gob.mx."])
+def test_upstream_helo_must_be_a_host_name(helo: str) -> None:
+    # RFC 5321 §4.1.1.1: it goes on the wire as the argument of EHLO
+    with pytest.raises(ConfigError) as error:
+        build({"upstream": {"helo": helo}})
+    assert error.value.key == "upstream.helo"
+
+
+@pytest.mark.parametrize(
+    "helo", ["compuerta.localhost", "mx1.gto.gob.mx", "[192.0.2.1]", "[IPv6:2001:db8::1]"]
+)
+def test_upstream_helo_host_names_and_literals_pass(helo: str) -> None:
+    assert build({"upstream": {"helo": helo}}).upstream.helo == helo
