@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 _MAX_LINE = 2048  # RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets; be lenient
@@ -192,12 +194,19 @@ class Connection:
 
     async def reply(self, waiter: asyncio.Future[Reply]) -> Reply:
         """The reply for ``waiter``; a timeout closes the connection (it is out of step)."""
-        try:
+        with self._in_step("answer"):
             async with asyncio.timeout(self.timeout):
                 return await waiter
+
+    @contextmanager
+    def _in_step(self, what: str) -> Iterator[None]:
+        """A wait that times out or is abandoned leaves the connection out of step with
+        upstream (a reply or bytes still owed): it is closed, never reused."""
+        try:
+            yield
         except TimeoutError:
-            self._protocol._fail(ConnectionLost("upstream did not answer in time"))
-            raise ConnectionLost("upstream did not answer in time") from None
+            self._protocol._fail(ConnectionLost(f"upstream did not {what} in time"))
+            raise ConnectionLost(f"upstream did not {what} in time") from None
         except asyncio.CancelledError:
             self._protocol._fail(ConnectionLost("a transaction was abandoned midway"))
             raise
@@ -219,17 +228,11 @@ class Connection:
             (waiter,) = self._write(data + b".\r\n", 1)
             return await self.reply(waiter)
         view = memoryview(data)
-        try:
+        with self._in_step("take the message"):
             async with asyncio.timeout(self.timeout):
                 for start in range(0, len(data), _SLICE):
                     self._write(view[start : start + _SLICE], 0)
                     await self._protocol.drained()
-        except TimeoutError:
-            self._protocol._fail(ConnectionLost("upstream did not take the message in time"))
-            raise ConnectionLost("upstream did not take the message in time") from None
-        except asyncio.CancelledError:
-            self._protocol._fail(ConnectionLost("a transaction was abandoned midway"))
-            raise
         (waiter,) = self._write(b".\r\n", 1)
         return await self.reply(waiter)
 

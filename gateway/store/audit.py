@@ -89,20 +89,18 @@ async def verify(db: Executor) -> tuple[int, int | None]:
 
 async def count_from(db: Executor, client: str, action: str, since: datetime) -> int:
     """Rows of ``action`` from the client address ``client`` (kept as the reason) since ``since``."""
-    row = await db.fetchone(
-        "SELECT count(*) FROM audit WHERE action = ? AND reason = ? AND at >= ?",
-        action,
-        client,
-        since.isoformat(),
-    )
-    return int(str(row[0])) if row else 0
+    return await _count(db, "reason", client, action, since)
 
 
 async def count(db: Executor, actor: str, action: str, since: datetime) -> int:
     """Rows of ``actor`` doing ``action`` since ``since`` (failed logins, for throttling)."""
+    return await _count(db, "actor", actor, action, since)
+
+
+async def _count(db: Executor, column: str, value: str, action: str, since: datetime) -> int:
     row = await db.fetchone(
-        "SELECT count(*) FROM audit WHERE actor = ? AND action = ? AND at >= ?",
-        actor,
+        f"SELECT count(*) FROM audit WHERE {column} = ? AND action = ? AND at >= ?",
+        value,
         action,
         since.isoformat(),
     )
