@@ -3,7 +3,10 @@
 Trusts nothing about the bytes; looks only at their first bytes (and at the few fixed offsets
 where disk images keep their signature). libmagic costs ~1.3 ms on 4 KB of text (its text
 tests); ctypes releases the GIL during the call, so the files of one archive are typed side by
-side in a few threads, each with its own libmagic handle (one handle is not thread-safe).
+side: the caller's thread and one more per other core, each with its own libmagic handle (one
+handle is not thread-safe). Each handle maps the magic database (~8 MB, shared with the page
+cache but counted in the process's RSS once per handle as its pages are first read), so the
+spare handles are loaded and used once at import, not by the first large message.
 Hands a MIME type string to filters._mime and filters._archive, which record it in each Part.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import queue
 import threading
 from collections.abc import Sequence
 
@@ -19,8 +23,13 @@ import magic
 MAGIC_BYTES = 4096  # enough for libmagic's PE, ELF, script and media signatures
 _MAGIC = magic.Magic(mime=True)
 _LOCAL = threading.local()
-_THREADS = max(1, min(4, os.cpu_count() or 1))
-_POOL = concurrent.futures.ThreadPoolExecutor(_THREADS, thread_name_prefix="compuerta-magic")
+_WORKERS = max(0, min(3, (os.cpu_count() or 1) - 1))  # besides the caller's thread
+_POOL = concurrent.futures.ThreadPoolExecutor(max(1, _WORKERS), thread_name_prefix="compuerta-magic")
+_SPARE: queue.SimpleQueue[magic.Magic] = queue.SimpleQueue()
+for _ in range(_WORKERS):
+    _spare = magic.Magic(mime=True)
+    _spare.from_buffer(b"#!/bin/sh\n" + b"texto " * 600)  # reads the text tests' pages now
+    _SPARE.put(_spare)
 
 ISO = "application/x-iso9660-image"
 # Signatures libmagic misses in short samples or reports as octet-stream (THREATS.md M11, Z6).
@@ -67,8 +76,8 @@ def _libmagic(data: bytes, handle: magic.Magic) -> str:
 
 def _in_thread(data: bytes) -> str:
     handle = getattr(_LOCAL, "handle", None)
-    if handle is None:
-        handle = _LOCAL.handle = magic.Magic(mime=True)
+    if handle is None:  # each of the pool's threads takes a spare handle, once
+        handle = _LOCAL.handle = _SPARE.get_nowait() if not _SPARE.empty() else magic.Magic(mime=True)
     return _libmagic(data, handle)
 
 
@@ -82,7 +91,7 @@ def true_types(files: Sequence[bytes]) -> list[str]:
     in the caller's), so that the cores share what one thread would do alone."""
     kinds = [_known(data) for data in files]
     left = [index for index, kind in enumerate(kinds) if not kind]
-    if len(left) < 2 or _THREADS < 2:
+    if len(left) < 2 or not _WORKERS:
         return [kind or _libmagic(data, _MAGIC) for kind, data in zip(kinds, files, strict=True)]
     others = [_POOL.submit(_in_thread, files[index]) for index in left[1:]]
     kinds[left[0]] = _libmagic(files[left[0]], _MAGIC)
