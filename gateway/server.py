@@ -8,6 +8,7 @@ SIGHUP re-reads the configuration file (gateway.reload) and keeps serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -57,41 +58,56 @@ async def serve(config: Config, demo_folder: Path | None = None, worker: int | N
         upstream = dataclasses.replace(config.upstream, address=f"127.0.0.1:{port}")
         config = dataclasses.replace(config, upstream=upstream)
     store = await open_store(config.store.url, config.store.decision_batch)
-    host, port = parse_address(config.upstream.address, "upstream.address")
-    transport = SMTPTransport(host, port, config.upstream.pool_size, config.upstream.timeout,
-                              config.upstream.helo)  # fmt: skip
-    signer = delivery.signer(config)
-    # The outbox has its own connections, so a 20,000-recipient release never starves the relay.
-    outbox_transport = SMTPTransport(host, port, config.outbox.connections, config.upstream.timeout,
-                                     config.upstream.helo)  # fmt: skip
-    # One delivery worker per node (in SMTP worker 0): its leases are named after the node.
-    deliverer = None if worker else delivery.Worker(store, outbox_transport, SystemClock(), config, signer)
-    directories = LiveDirectory(store)
-    await directories.reload()
-    watcher = asyncio.get_running_loop().create_task(directories.watch(config.store.directory_reload))
-    meter = StoreMeter(store, transport, config.smtp.hostname)
-    env = Environment(config, SystemClock(), meter=meter, directories=directories)
-    services = Services(env, store, transport, config.smtp.hostname, signer, deliverer)
-    if deliverer is not None:
-        deliverer.on_done = functools.partial(moderation.delivered, services)
-        await deliverer.start()
-    listen_host, listen_port = parse_address(config.smtp.listen, "smtp.listen")
-    server, handler = await smtp.start(services, listen_host, listen_port, reuse_port=worker is not None)
-    milter_server = await _start_milter(services, worker)
-    web_host, web_port = parse_address(config.web.listen, "web.listen")
-    sweeper = None
-    if worker:  # workers other than 0: no web listener (one port, one /metrics), no sweeper
-        web_server, web_task = None, None
-    else:
-        web_server, web_task = await web.start(web.build(services), web_host, web_port)
-        sweeper = asyncio.get_running_loop().create_task(moderation.sweep(services))
-    bound = server.sockets[0].getsockname()
-    log.info("compuerta listening on %s:%d, upstream %s, store %s (config: %s)",
-             bound[0], bound[1], config.upstream.address, config.store.url, config.source)  # fmt: skip
-    if milter_server is not None:
-        log.info("milter listening on %s", config.milter.listen)
-    if demo_folder is not None:
-        print(_demo_text(config, bound, demo_folder), flush=True)
+    # Should startup fail (a port taken, the store unreadable), what it had started is stopped
+    # again, so that the process exits with its one-line reason and nothing left running.
+    started = contextlib.AsyncExitStack()
+    started.push_async_callback(store.close)
+    if sink is not None:
+        started.callback(sink.close)
+    try:
+        host, port = parse_address(config.upstream.address, "upstream.address")
+        transport = SMTPTransport(host, port, config.upstream.pool_size, config.upstream.timeout,
+                                  config.upstream.helo)  # fmt: skip
+        signer = delivery.signer(config)
+        # The outbox has its own connections, so a 20,000-recipient release never starves the relay.
+        outbox_transport = SMTPTransport(host, port, config.outbox.connections, config.upstream.timeout,
+                                         config.upstream.helo)  # fmt: skip
+        # One delivery worker per node (in SMTP worker 0): its leases are named after the node.
+        deliverer = (
+            None if worker else delivery.Worker(store, outbox_transport, SystemClock(), config, signer)
+        )
+        directories = LiveDirectory(store)
+        await directories.reload()
+        watcher = asyncio.get_running_loop().create_task(directories.watch(config.store.directory_reload))
+        started.callback(watcher.cancel)
+        meter = StoreMeter(store, transport, config.smtp.hostname)
+        env = Environment(config, SystemClock(), meter=meter, directories=directories)
+        services = Services(env, store, transport, config.smtp.hostname, signer, deliverer)
+        if deliverer is not None:
+            deliverer.on_done = functools.partial(moderation.delivered, services)
+            await deliverer.start()
+            started.push_async_callback(deliverer.stop)
+        listen_host, listen_port = parse_address(config.smtp.listen, "smtp.listen")
+        server, handler = await smtp.start(services, listen_host, listen_port, reuse_port=worker is not None)
+        started.callback(server.close)
+        milter_server = await _start_milter(services, worker)
+        web_host, web_port = parse_address(config.web.listen, "web.listen")
+        sweeper = None
+        if worker:  # workers other than 0: no web listener (one port, one /metrics), no sweeper
+            web_server, web_task = None, None
+        else:
+            web_server, web_task = await web.start(web.build(services), web_host, web_port)
+            sweeper = asyncio.get_running_loop().create_task(moderation.sweep(services))
+        bound = server.sockets[0].getsockname()
+        log.info("compuerta listening on %s:%d, upstream %s, store %s (config: %s)",
+                 bound[0], bound[1], config.upstream.address, config.store.url, config.source)  # fmt: skip
+        if milter_server is not None:
+            log.info("milter listening on %s", config.milter.listen)
+        if demo_folder is not None:
+            print(_demo_text(config, bound, demo_folder), flush=True)
+    except BaseException:
+        await started.aclose()
+        raise
     # What startup built (modules, tables, the directory) lives as long as the process: keep it
     # out of the garbage collector's full passes, which otherwise stop every session for
     # ~35 ms now and then (the p99 latency)

@@ -103,3 +103,23 @@ async def test_demo_mode_delivers_into_a_folder(tmp_path: Path) -> None:
     assert b"swaks" in stdout and b"python3 -c" in stdout, stderr[-600:]
     delivered = list((tmp_path / "demo-mail").glob("*.eml"))
     assert len(delivered) == 1 and b"Subject: Prueba" in delivered[0].read_bytes()
+
+
+async def test_a_taken_port_ends_startup_with_one_line_and_nothing_left_running(
+    tmp_path: Path, sink: Sink
+) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = int(taken.getsockname()[1])
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[smtp]\nlisten = "127.0.0.1:{port}"\n[upstream]\naddress = "127.0.0.1:{sink.port}"\n'
+        f'[web]\nlisten = "127.0.0.1:{free_port()}"\n[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n'
+    )
+    process = await start_process("serve", "--config", str(config), cwd=tmp_path)
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)  # the store's threads stopped too
+    taken.close()
+    assert process.returncode == 1
+    assert b"address already in use" in stderr
+    assert b"Traceback" not in stderr, stderr.decode()
