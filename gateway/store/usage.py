@@ -74,13 +74,7 @@ def _day_params(key: str, now: datetime) -> tuple[str, ...]:
     return key, stamp(first)[:16], key, stamp(start), stamp(first + MINUTE)[:16]
 
 
-_USAGE = (
-    "SELECT (SELECT count(*) FROM usage_events WHERE sender = ? AND at > ?),"
-    f" {_DAY_RECIPIENTS},"
-    " (SELECT count(*) FROM rate_hits WHERE sender = ? AND at > ?),"
-    " (SELECT count(*) FROM suspensions WHERE sender = ?)"
-)
-# The same, each window counted only when asked for (CASE evaluates the branch it takes)
+# Each window counted only when asked for (CASE evaluates the branch it takes)
 _SNAPSHOT = (
     "SELECT CASE WHEN CAST(? AS INTEGER) = 1"
     " THEN (SELECT count(*) FROM usage_events WHERE sender = ? AND at > ?) ELSE 0 END,"
@@ -94,15 +88,14 @@ _SNAPSHOT = (
 async def snapshot(db: Database, key: str, now: datetime, windows: Windows = ALL_WINDOWS) -> Usage:
     """``key``'s consumption in the windows ending at ``now`` (the checks' snapshot): one
     statement, the store's quickest read; the windows not asked for are left at zero."""
-    params = (
+    return _usage(await db.quick(_SNAPSHOT, *_snapshot_params(key, now, windows)))
+
+
+def _snapshot_params(key: str, now: datetime, windows: Windows) -> tuple[object, ...]:
+    return (
         int(windows.messages), key, stamp(now - MINUTE), int(windows.recipients), *_day_params(key, now),
         int(windows.hits), key, stamp(now - HOUR), int(windows.suspended), key,
     )  # fmt: skip
-    return _usage(await db.quick(_SNAPSHOT, *params))
-
-
-def _usage_params(key: str, now: datetime) -> tuple[str, ...]:
-    return key, stamp(now - MINUTE), *_day_params(key, now), key, stamp(now - HOUR), key
 
 
 def _usage(row: Row | None) -> Usage:
@@ -172,7 +165,7 @@ def _consume_one(dialect: str, item: Consumption) -> Script[Consumed]:
     row = yield script.one(_CONSUME, *_consume_params(item))
     if row is None:
         # Refused: read the windows to say which limit, as the checks' snapshot would
-        current = _usage((yield script.one(_USAGE, *_usage_params(charge.key, now))))
+        current = _usage((yield script.one(_SNAPSHOT, *_snapshot_params(charge.key, now, ALL_WINDOWS))))
         return Consumed(0, _over(charge, current) or Over.MESSAGES, current)
     event = int(str(row[0]))
     if event % _SWEEP_EVERY == 0:
