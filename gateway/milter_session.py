@@ -189,7 +189,7 @@ class Session:
             return mp.reply_code(replies.render_rule("size.max", "more than the milter accepts"))
         msg = Message(_new_id(), self._envelope(tuple(self.tx.rcpts)), b"".join(self.tx.chunks))
         try:
-            msg = pipeline.parse(msg)
+            msg = await self.services.parser.parse(msg, self.max_size)
         except Exception:
             # The parser must never raise; if it does, tempfail rather than pass it unchecked.
             log.exception("%s parser raised", msg.id)

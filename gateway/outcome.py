@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from gateway import holds, metrics, pipeline, replies
 from gateway.model import Action, Decision, DecisionRecord, Message
+from gateway.parsing import Parser
 from gateway.pipeline import Environment, rules_header
 from gateway.store import Store, StoreError
 from relay import dsn
@@ -38,6 +39,7 @@ class Services:
     hostname: str = "compuerta.localhost"
     signer: Signer = field(default_factory=Signer)  # DKIM keys (relay.dkim)
     worker: Worker | None = None  # the outbox's delivery worker, when this process runs one
+    parser: Parser = field(default_factory=Parser)  # large messages' parses, side by side
 
 
 async def settle(msg: Message, decision: Decision, services: Services) -> str:

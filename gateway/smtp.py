@@ -9,7 +9,6 @@ line on the way out; hands whole messages to gateway.outcome.settle().
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import ipaddress
 import logging
 import re
@@ -48,10 +47,6 @@ class SessionState:
     received: smtp_data.Data | None = None  # this transaction's DATA, as gateway.data judged it
 
 
-# Messages this large are parsed in the handler's parser thread (bench/: 1 MB mail)
-THREAD_PARSE_FROM = 256 << 10
-
-
 class Handler:
     """aiosmtpd hooks: every answer comes from the pipeline and the reply table."""
 
@@ -61,9 +56,6 @@ class Handler:
         self.max_sessions = services.env.config.smtp.max_sessions
         self.networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
         self.active: set[GatewaySMTP] = set()
-        # libmagic, zlib and the archive readers run there without the GIL while the loop
-        # serves the other sessions; one parse at a time, so memory stays what it was
-        self.parser = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="compuerta-parse")
 
     def configure(self, config: Config) -> None:
         """Take the listener's settings from ``config``; sessions opened from now on use them."""
@@ -122,18 +114,13 @@ class Handler:
             smtputf8=envelope.smtp_utf8, content=Content(raw, clean, dot_free, proven),
         )  # fmt: skip
         try:
-            msg = await self._parse(msg)
+            msg = await self.services.parser.parse(msg, self.max_size)
         except Exception:
             # The parser must never raise; if it does, tempfail rather than pass it unchecked.
             log.exception("%s parser raised", msg.id)
             return replies.INTERNAL_ERROR.line(detail="parse")
         decision = await pipeline.evaluate(Stage.DATA, msg, self.services.env, _state(server).usage)
         return await settle(msg, decision, self.services)
-
-    async def _parse(self, msg: Message) -> Message:
-        if len(msg.raw) < THREAD_PARSE_FROM:
-            return pipeline.parse(msg)  # cheaper than the hop to the thread and back
-        return await asyncio.get_running_loop().run_in_executor(self.parser, pipeline.parse, msg)
 
     async def handle_exception(self, error: Exception) -> str:
         log.exception("SMTP session error: %s", error)

@@ -15,7 +15,8 @@ from aiosmtpd.smtp import SMTP
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.smtp import THREAD_PARSE_FROM, GatewaySMTP
+from gateway.parsing import INLINE_BELOW
+from gateway.smtp import GatewaySMTP
 from tests.conftest import Gateway, GatewayFactory, Sink, SinkHandler, message, send
 
 EXE = base64.b64encode(b"MZ\x90\x00" + b"\x00" * 60 + b"PE\x00\x00" + b"\x00" * 200).decode()
@@ -58,10 +59,10 @@ async def test_pe_named_pdf_refused_by_true_type(gateway: Gateway, sink: Sink) -
 async def test_large_message_parsed_in_the_parser_thread_is_judged_the_same(
     gateway: Gateway, sink: Sink
 ) -> None:
-    # past THREAD_PARSE_FROM the parse leaves the event loop: the same checks, the same verdicts
+    # past INLINE_BELOW the parse leaves the event loop: the same checks, the same verdicts
     program = b"MZ\x90\x00" + b"\x00" * 60 + b"PE\x00\x00" + bytes(range(256)) * 1200
     payload = base64.encodebytes(program).decode().replace("\n", "\r\n").rstrip()
-    assert len(payload) > THREAD_PARSE_FROM
+    assert len(payload) > INLINE_BELOW
     code, text = await send(
         gateway.port, "ana@gto.gob.mx", ["luis@gto.gob.mx"], with_attachment("acta.pdf", payload)
     )
