@@ -55,6 +55,19 @@ class Server:
         return sum(_status(pid, "VmRSS") for pid in _family(self.process.pid))
 
 
+def machine_cpu() -> tuple[int, int]:
+    """(all, idle) CPU ticks of the whole machine so far, from /proc/stat's first line."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(ticks), ticks[3] + ticks[4]  # idle and iowait
+
+
+def idle_since(before: tuple[int, int]) -> float:
+    """The share of the machine's CPU time left idle since ``before`` (machine_cpu())."""
+    now = machine_cpu()
+    spent = now[0] - before[0]
+    return (now[1] - before[1]) / spent if spent else 0.0
+
+
 def _family(pid: int) -> list[int]:
     children = []
     for entry in Path("/proc").iterdir():

@@ -50,6 +50,7 @@ class Measure:
     refused: int
     deferred: int
     generator: str
+    idle: float = 0.0  # share of the whole machine's CPU time left idle while the load ran
 
 
 @dataclass
@@ -197,9 +198,10 @@ def _measure(scenario: Scenario, system: str, sink: servers.Server, workdir: Pat
     try:
         load.run(server.port, scenario.samples[:1], min(scenario.sessions, 8), 40)  # warm the pools up
         count = scenario.count * (3 if system == DIRECT else 1)
-        cpu = server.cpu()
+        cpu, machine = server.cpu(), servers.machine_cpu()
         result = _drive(scenario, server.port, count)
         cpu = server.cpu() - cpu
+        idle = servers.idle_since(machine)
         peak = server.peak_rss()
     finally:
         if server is not sink:
@@ -208,7 +210,7 @@ def _measure(scenario: Scenario, system: str, sink: servers.Server, workdir: Pat
     return Measure(
         result.rate, result.bytes / result.wall / 2**20 if result.wall else 0.0, cpu / max(result.messages, 1),
         peak, _quantile(latencies, 0.50), _quantile(latencies, 0.99),
-        result.accepted, result.held, result.refused, result.deferred, result.generator,
+        result.accepted, result.held, result.refused, result.deferred, result.generator, idle,
     )  # fmt: skip
 
 
