@@ -23,7 +23,9 @@ _STEP_FROM = 64 << 10  # smaller DATA is cheaper to read byte by byte than to st
 _MIN_BLOCK = 64  # lines: fewer are read byte by byte
 _MISSES = 64  # blank lines not followed by a block before the rest is read byte by byte
 _REACH = 256 << 10  # how far to look for the next blank line
-_CHUNK = 1 << 20  # blocks are checked a slice at a time
+# blocks are checked a slice at a time, each under glibc's mmap threshold (128 KiB), so the
+# slices reuse heap memory: 1 MiB slices were fresh pages each time (0.89 -> 0.43 ms per MB)
+_CHUNK = 64 << 10
 _NOT_EOL_OR_NUL = bytes(sorted(set(range(256)) - {0, 10, 13}))
 _BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="  # RFC 4648 §4, with pad
 
