@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 from gateway import pipeline
 from gateway.model import Envelope, Message
@@ -40,8 +41,18 @@ class _Gate:
 
 
 async def _settle() -> None:
+    """Let the tasks started so far take their turn or queue for it (a few loop steps)."""
     for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def _until(ready: Callable[[], bool]) -> None:
+    """Wait for the parser threads to reach a state (they start on their own schedule)."""
+    for _ in range(1000):
+        if ready():
+            return
         await asyncio.sleep(0.01)
+    raise AssertionError("the parser threads never got there")
 
 
 async def test_large_messages_parse_side_by_side_while_they_fit_in_the_budget() -> None:
@@ -50,6 +61,7 @@ async def test_large_messages_parse_side_by_side_while_they_fit_in_the_budget() 
     messages = [_large(f"M{n}") for n in range(3)]
     size = len(messages[0].raw)
     tasks = [asyncio.create_task(parser.parse(m, budget=2 * size + 100)) for m in messages]
+    await _until(lambda: gate.running == 2)
     await _settle()
     assert parser.in_use == 2 * size  # two in the threads' hands, the third waits its turn
     assert not any(t.done() for t in tasks)
@@ -66,7 +78,7 @@ async def test_a_message_over_the_budget_waits_for_the_others_and_runs_alone() -
     first, big, after = _large("A"), _large("B"), _large("C")
     budget = len(first.raw) + 100
     running = asyncio.create_task(parser.parse(first, budget))
-    await _settle()
+    await _until(lambda: gate.running == 1)
     waiting = asyncio.create_task(parser.parse(big, budget // 2))  # bigger than its budget
     await _settle()
     later = asyncio.create_task(parser.parse(after, budget))  # first come, first served
@@ -83,7 +95,7 @@ async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
     first, dropped, kept = _large("A"), _large("B"), _large("C")
     budget = len(first.raw) + 100
     running = asyncio.create_task(parser.parse(first, budget))
-    await _settle()
+    await _until(lambda: gate.running == 1)
     cancelled = asyncio.create_task(parser.parse(dropped, budget))
     waiting = asyncio.create_task(parser.parse(kept, budget))
     await _settle()
@@ -100,16 +112,12 @@ async def test_a_session_cancelled_mid_parse_returns_the_share_when_the_thread_i
     parser = Parser(threads=2, parse=gate)
     msg = _large("A")
     task = asyncio.create_task(parser.parse(msg, 10 * len(msg.raw)))
-    await _settle()
+    await _until(lambda: gate.running == 1)
     task.cancel()
     await _settle()
     assert parser.in_use == len(msg.raw)  # the thread still holds the message
     gate.open.set()
-    for _ in range(100):
-        if parser.in_use == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert parser.in_use == 0
+    await _until(lambda: parser.in_use == 0)
 
 
 async def test_small_messages_are_parsed_on_the_loops_thread_large_ones_in_a_parser_thread() -> None:
