@@ -12,7 +12,7 @@ import pytest
 
 from gateway.config import ConfigError, build
 from tests.conftest import Sink, message
-from tests.gateway.test_server import free_port, start_process, transaction, wait_for_port
+from tests.gateway.test_server import command, free_port, start_process, transaction, wait_for_port
 
 
 def children(pid: int) -> set[int]:
@@ -64,6 +64,71 @@ async def test_two_workers_share_the_port_and_the_store(tmp_path: Path, sink: Si
     )
     with sqlite3.connect(tmp_path / "s.db") as db:
         assert db.execute("SELECT count(*) FROM decisions").fetchone()[0] == 13
+
+
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+def owners(port: int, workers: set[int]) -> dict[int, int]:
+    """Worker pid -> how many connections to ``port`` it has accepted (/proc/net/tcp, fd links)."""
+    accepted = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":  # ESTABLISHED
+            accepted.add(f"socket:[{fields[9]}]")
+    found = {}
+    for pid in workers:
+        links = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+        found[pid] = len(links & accepted)
+    return found
+
+
+async def connections_on_both(port: int, workers: set[int], least: int) -> list[Connection]:
+    """At least ``least`` open connections, and more until each worker has accepted one."""
+    opened: list[Connection] = []
+    while len(opened) < least or 0 in owners(port, workers).values():
+        assert len(opened) < 200, owners(port, workers)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert (await reader.readline()).startswith(b"220")  # accepted, by one worker or the other
+        opened.append((reader, writer))
+    return opened
+
+
+async def transaction_on(connection: Connection, number: int) -> bytes:
+    """One transaction on an open connection: its first refusal, or the reply after DATA."""
+    reader, writer = connection
+    for line in (b"EHLO t\r\n", b"MAIL FROM:<ana@gto.gob.mx>\r\n", b"RCPT TO:<luis@gto.gob.mx>\r\n",
+                 b"DATA\r\n", message(subject=f"n{number}") + b".\r\n"):  # fmt: skip
+        reply = await command(reader, writer, line)
+        if reply[:1] in (b"4", b"5"):
+            break
+    await command(reader, writer, b"QUIT\r\n")
+    writer.close()
+    return reply
+
+
+async def test_the_rate_limit_stays_exact_across_workers(tmp_path: Path, sink: Sink) -> None:
+    # Connections held open on both workers, then one message on each at once: 5 a minute in all
+    smtp_port = free_port()
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[smtp]\nlisten = "127.0.0.1:{smtp_port}"\nworkers = 2\n[upstream]\naddress = "127.0.0.1:{sink.port}"\n'
+        f'[web]\nlisten = "127.0.0.1:{free_port()}"\n[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n'
+        '[profile."rate.messages"]\nmax_per_minute = 5\n'
+    )
+    process = await start_process("serve", "--config", str(config), cwd=tmp_path)
+    workers = await wait_for_workers(process.pid, 2)
+    await wait_for_port(smtp_port, process)
+    opened = await connections_on_both(smtp_port, workers, 12)
+    assert all(count > 0 for count in owners(smtp_port, workers).values())
+    replies = await asyncio.gather(*(transaction_on(c, n) for n, c in enumerate(opened)))
+    codes = sorted(int(reply[:3]) for reply in replies)
+    assert codes == [250] * 5 + [451] * (len(opened) - 5), replies
+    assert all(b"rate.messages" in r for r in replies if r.startswith(b"451"))
+
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), 30) == 0
+    assert len(sink.handler.received) == 5
 
 
 def test_workers_must_be_at_least_one() -> None:
