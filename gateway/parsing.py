@@ -47,8 +47,15 @@ class Parser:
         except BaseException:
             self._give(share, budget)
             raise
-        # the share comes back when the thread is done, even if this task is cancelled first
-        running.add_done_callback(lambda _: loop.call_soon_threadsafe(self._give, share, budget))
+
+        def done(_: concurrent.futures.Future[Message]) -> None:
+            # the share comes back when the thread is done, even if this task was cancelled first
+            try:
+                loop.call_soon_threadsafe(self._give, share, budget)
+            except RuntimeError:
+                pass  # the loop is closed (the process is stopping): nobody waits for a turn
+
+        running.add_done_callback(done)
         return await asyncio.wrap_future(running)
 
     async def _take(self, share: int, budget: int) -> None:

@@ -41,13 +41,19 @@ async def wait_for_workers(pid: int, count: int, exclude: set[int] = frozenset()
     raise AssertionError(f"expected {count} workers of {pid}, found {children(pid)}")
 
 
+def two_workers(folder: Path, smtp_port: int, sink_port: int, extra: str = "") -> Path:
+    """A configuration of two workers on ``smtp_port`` with a SQLite store in ``folder``."""
+    config = folder / "c.toml"
+    config.write_text(
+        f'[smtp]\nlisten = "127.0.0.1:{smtp_port}"\nworkers = 2\n[upstream]\naddress = "127.0.0.1:{sink_port}"\n'
+        f'[web]\nlisten = "127.0.0.1:{free_port()}"\n[store]\nurl = "sqlite:///{folder / "s.db"}"\n{extra}'
+    )
+    return config
+
+
 async def test_two_workers_share_the_port_and_the_store(tmp_path: Path, sink: Sink) -> None:
     smtp_port = free_port()
-    config = tmp_path / "c.toml"
-    config.write_text(
-        f'[smtp]\nlisten = "127.0.0.1:{smtp_port}"\nworkers = 2\n[upstream]\naddress = "127.0.0.1:{sink.port}"\n'
-        f'[web]\nlisten = "127.0.0.1:{free_port()}"\n[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n'
-    )
+    config = two_workers(tmp_path, smtp_port, sink.port)
     process = await start_process("serve", "--config", str(config), cwd=tmp_path)
     workers = await wait_for_workers(process.pid, 2)
     await wait_for_port(smtp_port, process)
@@ -110,12 +116,7 @@ async def transaction_on(connection: Connection, number: int) -> bytes:
 async def test_the_rate_limit_stays_exact_across_workers(tmp_path: Path, sink: Sink) -> None:
     # Connections held open on both workers, then one message on each at once: 5 a minute in all
     smtp_port = free_port()
-    config = tmp_path / "c.toml"
-    config.write_text(
-        f'[smtp]\nlisten = "127.0.0.1:{smtp_port}"\nworkers = 2\n[upstream]\naddress = "127.0.0.1:{sink.port}"\n'
-        f'[web]\nlisten = "127.0.0.1:{free_port()}"\n[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n'
-        '[profile."rate.messages"]\nmax_per_minute = 5\n'
-    )
+    config = two_workers(tmp_path, smtp_port, sink.port, '[profile."rate.messages"]\nmax_per_minute = 5\n')
     process = await start_process("serve", "--config", str(config), cwd=tmp_path)
     workers = await wait_for_workers(process.pid, 2)
     await wait_for_port(smtp_port, process)
