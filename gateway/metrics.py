@@ -37,6 +37,10 @@ CHECK_ERRORS = Counter("compuerta_check_errors_total", "Checks that raised or ti
 STAGE_SECONDS = Histogram(
     "compuerta_stage_seconds", "Time spent per pipeline stage", ["stage"], buckets=_FAST
 )
+# Large messages wait here for a parser thread and room in the parse budget (gateway.parsing)
+PARSE_WAIT_SECONDS = Histogram(
+    "compuerta_parse_wait_seconds", "Time a large message waited for its turn to be parsed", buckets=_FAST
+)
 
 # -- SMTP sessions ----------------------------------------------------------------------------
 SESSIONS = Counter("compuerta_smtp_sessions_total", "SMTP sessions opened", ["result"])

@@ -8,6 +8,7 @@ while the messages being parsed add up to no more than the budget (the largest m
 listener accepts), so memory stays what one largest message needs; a message over the budget
 waits for the others and runs alone. Waiters are served first come, first served.
 Small messages are parsed in place: the hop to a thread and back costs more than they do.
+How long large messages wait for their turn: compuerta_parse_wait_seconds.
 Hands parsed Messages to gateway.smtp and gateway.milter_session.
 """
 
@@ -19,7 +20,7 @@ import concurrent.futures
 import os
 from collections.abc import Callable
 
-from gateway import pipeline
+from gateway import metrics, pipeline
 from gateway.model import Message
 
 INLINE_BELOW = 256 << 10  # bytes: smaller messages are parsed on the loop's thread
@@ -40,8 +41,10 @@ class Parser:
         if len(msg.raw) < INLINE_BELOW:
             return self._parse(msg)
         share = max(1, min(len(msg.raw), budget))
-        await self._take(share, budget)
         loop = asyncio.get_running_loop()
+        asked = loop.time()
+        await self._take(share, budget)
+        metrics.PARSE_WAIT_SECONDS.observe(loop.time() - asked)
         try:
             running = self._threads.submit(self._parse, msg)
         except BaseException:

@@ -6,6 +6,8 @@ import asyncio
 import threading
 from collections.abc import Callable
 
+from prometheus_client import REGISTRY
+
 from gateway import pipeline
 from gateway.model import Envelope, Message
 from gateway.parsing import INLINE_BELOW, Parser
@@ -56,6 +58,7 @@ async def _until(ready: Callable[[], bool]) -> None:
 
 
 async def test_large_messages_parse_side_by_side_while_they_fit_in_the_budget() -> None:
+    waits = REGISTRY.get_sample_value("compuerta_parse_wait_seconds_count") or 0.0
     gate = _Gate()
     parser = Parser(threads=4, parse=gate)
     messages = [_large(f"M{n}") for n in range(3)]
@@ -70,6 +73,8 @@ async def test_large_messages_parse_side_by_side_while_they_fit_in_the_budget() 
     assert [p.id for p in parsed] == ["M0", "M1", "M2"]
     assert all(p.view is not None and p.view.parts for p in parsed)
     assert gate.most == 2 and parser.in_use == 0
+    # every large message's wait for its turn is in compuerta_parse_wait_seconds
+    assert REGISTRY.get_sample_value("compuerta_parse_wait_seconds_count") == waits + 3
 
 
 async def test_a_message_over_the_budget_waits_for_the_others_and_runs_alone() -> None:
