@@ -10,11 +10,13 @@ import asyncio
 import dataclasses
 import functools
 import os
+import signal
 import smtplib
 import sys
 import threading
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +57,41 @@ class FixedDirectory:
 
 
 _EXIT_STATUS: list[int] = []
+# `compuerta serve` processes a test started (tests.gateway.test_server.start_process)
+_STARTED: list[int] = []
+
+
+def started(pid: int) -> None:
+    """Stop the process ``pid`` at the end of the current test if the test did not."""
+    _STARTED.append(pid)
+
+
+@pytest.fixture(autouse=True)
+def _stop_started_processes() -> Iterator[None]:
+    # A test that fails half-way would leave its gateway (and its workers) serving for ever
+    yield
+    while _STARTED:
+        _stop(_STARTED.pop())
+
+
+def _running_gateway(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return state != "Z" and b"gateway\0serve" in command  # not another process with a reused pid
+
+
+def _stop(pid: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _running_gateway(pid):
+            return
+        os.kill(pid, sig)
+        for _ in range(300):  # waiting for a real process to exit, not for time to pass
+            if not _running_gateway(pid):
+                return
+            time.sleep(0.05)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

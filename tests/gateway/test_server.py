@@ -8,7 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
-from tests.conftest import Sink, message
+from tests.conftest import Sink, message, started
 
 
 def free_port() -> int:
@@ -18,11 +18,14 @@ def free_port() -> int:
 
 
 async def start_process(*args: str, cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+    """``compuerta *args`` as its own process; stopped at the end of the test if still running."""
+    process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", *args, cwd=cwd,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={"PYTHONPATH": str(Path.cwd())},
     )  # fmt: skip
+    started(process.pid)
+    return process
 
 
 async def wait_for_port(port: int, process: asyncio.subprocess.Process) -> None:
