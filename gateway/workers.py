@@ -2,16 +2,18 @@
 
 Trusts a validated Config. The parent reserves the listening address (port 0 becomes a real
 port), forks the workers before any event loop or thread exists, forwards SIGTERM, SIGINT and
-SIGHUP to them, and starts a worker again if one dies. Each worker opens its own listening
-socket with SO_REUSEPORT, so the kernel spreads connections over the workers (a single shared
-socket lets one worker's accept loop take a whole burst of connections). Workers share nothing
-but the store: held messages, deliveries, rate counters and the decision log live there.
-Only worker 0 serves the web listener. Hands each worker to gateway.server.serve().
+SIGHUP to them, and starts a worker again if one dies; a worker whose parent dies gets SIGTERM.
+Each worker opens its own listening socket with SO_REUSEPORT, so the kernel spreads connections
+over the workers (a single shared socket lets one worker's accept loop take a whole burst of
+connections). Workers share nothing but the store: held messages, deliveries, rate counters and
+the decision log live there. Only worker 0 serves the web listener. Hands each worker to
+gateway.server.serve().
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import dataclasses
 import logging
 import os
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 Serve = Callable[[Config, int], Coroutine[Any, Any, int]]
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _RESTART_DELAY = 1.0  # seconds before a worker that died is started again
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def reserve(listen: str) -> tuple[socket.socket, int]:
@@ -66,11 +69,13 @@ def run(config: Config, serve: Serve) -> int:
 
 
 def _fork(config: Config, index: int, serve: Serve) -> int:
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     for sig in _FORWARDED:
         signal.signal(sig, signal.SIG_DFL)
+    _end_with(parent)
     code = 1
     try:
         code = asyncio.run(serve(config, index))
@@ -79,6 +84,18 @@ def _fork(config: Config, index: int, serve: Serve) -> int:
     finally:
         logging.shutdown()
         os._exit(code)
+
+
+def _end_with(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM when the parent dies (killed, crashed), so that no
+    orphaned worker keeps serving the port with what may be an old configuration (Linux only)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # it died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _forward(number: int, children: dict[int, int], stopping: list[int]) -> None:

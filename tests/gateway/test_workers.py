@@ -132,6 +132,33 @@ async def test_the_rate_limit_stays_exact_across_workers(tmp_path: Path, sink: S
     assert len(sink.handler.received) == 5
 
 
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_workers_stop_when_their_parent_is_killed(tmp_path: Path, sink: Sink) -> None:
+    # An orphaned worker would keep serving the port, with what may be an old configuration
+    smtp_port = free_port()
+    process = await start_process(
+        "serve", "--config", str(two_workers(tmp_path, smtp_port, sink.port)), cwd=tmp_path
+    )
+    workers = await wait_for_workers(process.pid, 2)
+    await wait_for_port(smtp_port, process)
+    process.kill()  # not waited for: asyncio's wait() also waits for the pipes the workers hold
+    try:
+        for _ in range(600):
+            if not any(alive(pid) for pid in workers):
+                break
+            await asyncio.sleep(0.05)  # waiting for real processes to stop, not for time to pass
+        assert not any(alive(pid) for pid in workers)
+    finally:
+        for pid in filter(alive, workers):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_workers_must_be_at_least_one() -> None:
     with pytest.raises(ConfigError) as raised:
         build({"smtp": {"workers": 0}})
