@@ -74,13 +74,20 @@ def _stop_started_processes() -> Iterator[None]:
         _stop(_STARTED.pop())
 
 
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _running_gateway(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return state != "Z" and b"gateway\0serve" in command  # not another process with a reused pid
+    return alive(pid) and b"gateway\0serve" in command  # not another process with a reused pid
 
 
 def _stop(pid: int) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import ConfigError, build
-from tests.conftest import Sink, message
+from tests.conftest import Sink, alive, message
 from tests.gateway.test_server import command, free_port, start_process, transaction, wait_for_port
 
 
@@ -130,13 +130,6 @@ async def test_the_rate_limit_stays_exact_across_workers(tmp_path: Path, sink: S
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), 30) == 0
     assert len(sink.handler.received) == 5
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 async def test_workers_stop_when_their_parent_is_killed(tmp_path: Path, sink: Sink) -> None:
